@@ -1,0 +1,120 @@
+//! Jobs: long work that runs in a worker and is polled by clients.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a job does. The service decides it, never the caller (SPEC §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// First upload of the database and the documents.
+    Upload,
+    /// Retry of the documents that were missing or failed.
+    Recovery,
+}
+
+/// A job's progress through the queue and the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Enqueued, no worker has taken it yet.
+    Queued,
+    /// A worker runs it.
+    Running,
+    /// Finished.
+    Succeeded,
+    /// Gave up after its retries; `last_error` says why.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Recovery => "recovery",
+        }
+    }
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+macro_rules! text_enum {
+    ($t:ty, $all:expr) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $all.into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!("unknown value '{s}'"))
+            }
+        }
+    };
+}
+text_enum!(JobKind, [JobKind::Upload, JobKind::Recovery]);
+text_enum!(JobState, JobState::ALL);
+
+impl JobKind {
+    /// The kind of job a start makes, from the state the migration is in.
+    pub fn for_start(from: crate::MigrationState) -> Option<JobKind> {
+        match from {
+            crate::MigrationState::Ready => Some(JobKind::Upload),
+            crate::MigrationState::Uploaded => Some(JobKind::Recovery),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MigrationState;
+
+    #[test]
+    fn start_mode_is_decided_by_state() {
+        assert_eq!(JobKind::for_start(MigrationState::Ready), Some(JobKind::Upload));
+        assert_eq!(JobKind::for_start(MigrationState::Uploaded), Some(JobKind::Recovery));
+        assert_eq!(JobKind::for_start(MigrationState::Draft), None);
+        assert_eq!(JobKind::for_start(MigrationState::Uploading), None);
+    }
+
+    #[test]
+    fn text_round_trip() {
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>(), Ok(s));
+        }
+        assert!(JobState::Failed.is_finished() && !JobState::Running.is_finished());
+        assert_eq!("recovery".parse::<JobKind>(), Ok(JobKind::Recovery));
+    }
+}

@@ -1,0 +1,307 @@
+//! Parse, don't validate: each newtype has a private field and one `parse`
+//! constructor, so a value of the type is proof that the rule was checked.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::error::FieldError;
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+/// A cloud tenant's slug: the tenant's name in URLs and in the tenant store's
+/// prefix, so it must be safe in both: 2–63 chars of `a-z`, `0-9` and single
+/// inner hyphens, starting with a letter (the DNS label rule, minus uppercase).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantSlug(String);
+string_newtype!(TenantSlug);
+
+impl TenantSlug {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let bad = |msg: &str| FieldError::new("tenant", "invalid_tenant_slug", msg);
+        if raw.len() < 2 || raw.len() > 63 {
+            return Err(bad("a tenant slug has 2 to 63 characters"));
+        }
+        if !raw.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(bad("a tenant slug starts with a lowercase letter"));
+        }
+        if raw.ends_with('-') || raw.contains("--") {
+            return Err(bad("hyphens in a tenant slug separate words: no trailing or double hyphen"));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(bad("a tenant slug has only a-z, 0-9 and '-'"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// An email address, checked for the shape a mail system and the cloud tenant's
+/// login accept: one `@`, a non-empty local part, a dotted domain, no spaces or
+/// control characters, at most 254 characters. Compared case-insensitively
+/// (see [`Email::key`]), kept as written for display.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+string_newtype!(Email);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let bad = |msg: &str| FieldError::new("email", "invalid_email", msg);
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(bad("an email address is required"));
+        }
+        if s.len() > 254 {
+            return Err(bad("an email address has at most 254 characters"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("an email address has no spaces or control characters"));
+        }
+        let Some((local, domain)) = s.split_once('@') else {
+            return Err(bad("an email address has the form name@domain"));
+        };
+        if local.is_empty() || local.len() > 64 || domain.contains('@') {
+            return Err(bad("an email address has exactly one '@' after a non-empty name"));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err(bad("the domain of an email address is a dotted host name"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The comparison key: addresses that differ only in case are the same user.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A person's display name: non-empty, at most 200 characters, no control
+/// characters (they would break CSV exports and log lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+string_newtype!(PersonName);
+
+impl PersonName {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim();
+        let bad = |msg: &str| FieldError::new("name", "invalid_name", msg);
+        if s.is_empty() {
+            return Err(bad("a name is required"));
+        }
+        if s.chars().count() > 200 {
+            return Err(bad("a name has at most 200 characters"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(bad("a name has no control characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A phone number as people write it: digits with optional leading `+` and
+/// spaces, dots, hyphens, slashes or parentheses; 5 to 20 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+string_newtype!(Phone);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim();
+        let bad = |msg: &str| FieldError::new("phone", "invalid_phone", msg);
+        let body = s.strip_prefix('+').unwrap_or(s);
+        if !body
+            .chars()
+            .all(|c| c.is_ascii_digit() || " .-/()".contains(c))
+        {
+            return Err(bad("a phone number has digits, an optional leading '+' and separators"));
+        }
+        let digits = body.chars().filter(char::is_ascii_digit).count();
+        if !(5..=20).contains(&digits) {
+            return Err(bad("a phone number has 5 to 20 digits"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A source installation's product version, e.g. `7.1`, `8.3 R05`, `10.0.2`.
+/// Ordered numerically (so `10.0` > `9.9`), then by release (`R05` > `R04`,
+/// and any release > none).
+#[derive(Debug, Clone)]
+pub struct SourceVersion {
+    raw: String,
+    parts: Vec<u32>,
+    release: Option<u32>,
+}
+
+impl SourceVersion {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let bad = || {
+            FieldError::new(
+                "version",
+                "invalid_version",
+                "a version looks like 7.1, 8.3 R05 or 10.0.2",
+            )
+        };
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 32 {
+            return Err(bad());
+        }
+        let (numbers, release) = match s.split_once(' ') {
+            Some((n, r)) => {
+                let r = r.trim();
+                let digits = r.strip_prefix(['R', 'r']).ok_or_else(bad)?;
+                if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                (n, Some(digits.parse::<u32>().map_err(|_| bad())?))
+            }
+            None => (s, None),
+        };
+        let parts = numbers
+            .split('.')
+            .map(|p| {
+                if p.is_empty() || p.len() > 6 || !p.chars().all(|c| c.is_ascii_digit()) {
+                    Err(bad())
+                } else {
+                    p.parse::<u32>().map_err(|_| bad())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if parts.len() < 2 || parts.len() > 4 {
+            return Err(bad());
+        }
+        Ok(Self {
+            raw: s.to_owned(),
+            parts,
+            release,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    fn padded(&self) -> [u32; 4] {
+        let mut out = [0; 4];
+        for (slot, part) in out.iter_mut().zip(&self.parts) {
+            *slot = *part;
+        }
+        out
+    }
+}
+
+impl PartialEq for SourceVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for SourceVersion {}
+impl PartialOrd for SourceVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SourceVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.padded()
+            .cmp(&other.padded())
+            .then(self.release.unwrap_or(0).cmp(&other.release.unwrap_or(0)))
+    }
+}
+impl fmt::Display for SourceVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+impl Serialize for SourceVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_slugs() {
+        for ok in ["acme", "acme-gmbh", "a1", "x-2-y"] {
+            assert!(TenantSlug::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "Acme", "1acme", "acme-", "ac--me", "ac_me", "ac me", "ac/me", "..", &"a".repeat(64)] {
+            let err = TenantSlug::parse(bad).expect_err(bad);
+            assert_eq!(err.code, "invalid_tenant_slug");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.de", "First.Last+tag@sub.example.com", " x@y.io "] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "a@", "@b.de", "a@b", "a@@b.de", "a b@c.de", "a@b..de", "a@-b.de", "a@b\u{0}.de"] {
+            assert_eq!(Email::parse(bad).expect_err(bad).code, "invalid_email", "{bad:?}");
+        }
+        assert_eq!(
+            Email::parse("Ann@X.de").map(|e| e.key()).ok(),
+            Some("ann@x.de".to_owned())
+        );
+    }
+
+    #[test]
+    fn phones_and_names() {
+        assert!(Phone::parse("+49 (0)30 123-456").is_ok());
+        assert!(Phone::parse("12").is_err());
+        assert!(Phone::parse("call me").is_err());
+        assert!(PersonName::parse("  ").is_err());
+        assert!(PersonName::parse("Ann\u{7}").is_err());
+        assert_eq!(PersonName::parse(" Ann Lee ").map(|n| n.to_string()).ok(), Some("Ann Lee".into()));
+    }
+
+    #[test]
+    fn versions_parse_and_order() {
+        let v = |s: &str| SourceVersion::parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"));
+        assert!(v("7.1") >= v("7.1"));
+        assert!(v("7.0") < v("7.1"));
+        assert!(v("8.3 R05") > v("8.3 R04"));
+        assert!(v("8.3 R01") > v("8.3"));
+        assert!(v("10.0") > v("9.9"));
+        assert!(v("7.1.0") == v("7.1"));
+        for bad in ["", "7", "seven", "7.x", "7.1 05", "7.1 R", "7..1", "1.2.3.4.5", "7.1 R5x"] {
+            assert_eq!(SourceVersion::parse(bad).expect_err(bad).code, "invalid_version");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Job records: the durable view of work that runs in the queue. The queue
+//! carries only a job id; everything a client polls lives here, so a dashboard
+//! never depends on the queue's own bookkeeping.
+
+use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::idempotency::{Idempotent, claim, finish_claim};
+use crate::migrations::{MigrationRecord, transition_in};
+use crate::{IdempotencyClaim, Result, Store, StoreError, now, parse_col};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: String,
+    pub migration_id: String,
+    pub tenant: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub attempts: i64,
+    pub worker_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+const JOB_COLUMNS: &str = "id, migration_id, tenant, kind, state, attempts, worker_id, last_error, \
+     created_at, updated_at, started_at, finished_at";
+
+fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
+    let kind: String = row.try_get("kind")?;
+    let state: String = row.try_get("state")?;
+    Ok(JobRecord {
+        id: row.try_get("id")?,
+        migration_id: row.try_get("migration_id")?,
+        tenant: row.try_get("tenant")?,
+        kind: parse_col(&kind, "jobs.kind")?,
+        state: parse_col(&state, "jobs.state")?,
+        attempts: row.try_get("attempts")?,
+        worker_id: row.try_get("worker_id")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// What a successful start produced.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub migration: MigrationRecord,
+    pub job: JobRecord,
+}
+
+impl Store {
+    /// Moves the migration to `uploading`/`recovering`, records a queued job
+    /// of the kind the state decides, and calls `enqueue` before committing.
+    ///
+    /// Enqueue-then-commit: if the queue refuses, nothing is committed and the
+    /// caller gets the queue's error. If the commit fails after the enqueue,
+    /// the worker finds no job row and drops the message (see ferry-worker).
+    pub async fn start_migration<F, Fut, E>(
+        &self,
+        migration_id: &str,
+        job_id: &str,
+        idem: Option<Idempotent<'_>>,
+        enqueue: F,
+        render: impl FnOnce(&Started) -> (u16, String),
+    ) -> Result<std::result::Result<IdempotencyClaim<Started>, E>>
+    where
+        F: FnOnce(JobRecord) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+    {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = &idem
+            && let Some(previous) = claim(&mut tx, idem).await?
+        {
+            return Ok(Ok(IdempotencyClaim::Replay(previous)));
+        }
+        let before = transition_before(&mut tx, migration_id).await?;
+        let kind = JobKind::for_start(before).ok_or(StoreError::Transition(ferry_domain::IllegalTransition {
+            from: before,
+            event: LifecycleEvent::Start,
+        }))?;
+        let migration = transition_in(&mut tx, migration_id, LifecycleEvent::Start, None).await?;
+        let now = now();
+        let job = JobRecord {
+            id: job_id.to_owned(),
+            migration_id: migration.id.clone(),
+            tenant: migration.tenant.clone(),
+            kind,
+            state: JobState::Queued,
+            attempts: 0,
+            worker_id: None,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        let sql = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&job.id)
+            .bind(&job.migration_id)
+            .bind(&job.tenant)
+            .bind(job.kind.as_str())
+            .bind(job.state.as_str())
+            .bind(job.attempts)
+            .bind(&job.created_at)
+            .bind(&job.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        let started = Started { migration, job };
+        if let Some(idem) = &idem {
+            let (status, body) = render(&started);
+            finish_claim(&mut tx, idem, status, &body).await?;
+        }
+        if let Err(e) = enqueue(started.job.clone()).await {
+            tx.rollback().await?;
+            return Ok(Err(e));
+        }
+        tx.commit().await?;
+        Ok(Ok(IdempotencyClaim::Fresh(started)))
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
+    }
+
+    pub async fn list_jobs(&self, migration_id: &str) -> Result<Vec<JobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 ORDER BY id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    /// A worker takes the job. `None` when the job is unknown or already
+    /// finished: a redelivered message of a finished job must not run again.
+    pub async fn job_started(&self, id: &str, worker_id: &str) -> Result<Option<JobRecord>> {
+        let now = now();
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker_id = $1, \
+             started_at = COALESCE(started_at, $2), updated_at = $2 \
+             WHERE id = $3 AND state IN ('queued', 'running')",
+        )
+        .bind(worker_id)
+        .bind(&now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_job(id).await
+    }
+
+    /// Records the job's end and, on success, moves the migration to
+    /// `uploaded`, in one transaction. A migration cancelled meanwhile stays
+    /// cancelled. Finishing an already finished job changes nothing.
+    pub async fn job_finished(&self, id: &str, state: JobState, error: Option<&str>) -> Result<Option<JobRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let now = now();
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), finished_at = $3, updated_at = $3 \
+             WHERE id = $4 AND state IN ('queued', 'running')",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let job = job_from_row(&sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await?)?;
+        if state == JobState::Succeeded {
+            let current = transition_before(&mut tx, &job.migration_id).await?;
+            if matches!(current, MigrationState::Uploading | MigrationState::Recovering) {
+                transition_in(&mut tx, &job.migration_id, LifecycleEvent::Finish, None).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    /// Records an error of an attempt that will be retried.
+    pub async fn job_attempt_failed(&self, id: &str, error: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET last_error = $1, updated_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn transition_before(tx: &mut sqlx::Transaction<'static, sqlx::Any>, migration_id: &str) -> Result<MigrationState> {
+    let row = sqlx::query("SELECT state FROM migrations WHERE id = $1")
+        .bind(migration_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let state: String = row.try_get("state")?;
+    parse_col(&state, "migrations.state")
+}

@@ -1,0 +1,167 @@
+//! Ferry's state: migrations, jobs, API keys and idempotency records in SQLite
+//! (embedded mode) or PostgreSQL (production), through one code path.
+//!
+//! Why `sqlx::Any` rather than two typed pools: every query here is plain SQL
+//! that both databases accept (`$1` placeholders work in SQLite too), so one
+//! implementation serves both modes and the same test suite proves it on both.
+//! Types are kept to what `Any` carries (text, integers, booleans): ids are
+//! UUID text and timestamps fixed-width RFC 3339 text.
+
+mod idempotency;
+mod jobs;
+mod keys;
+mod migrations;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::AnyPool;
+
+pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
+pub use jobs::{JobRecord, Started};
+pub use keys::{ApiKeyRecord, NewApiKey};
+pub use migrations::{MigrationFilter, MigrationRecord, Page};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL '{0}': use sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("tenant '{0}' already has an open migration")]
+    TenantTaken(String),
+    #[error(transparent)]
+    Transition(#[from] ferry_domain::IllegalTransition),
+    #[error("not found")]
+    NotFound,
+    #[error("the record changed since version {expected}")]
+    VersionMismatch { expected: i64 },
+}
+
+impl StoreError {
+    /// True when the database could not be reached (as opposed to a bad query):
+    /// the HTTP layer answers 503 naming the database for these.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle to the state database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date. A SQLite file is created if
+    /// it does not exist (embedded mode needs zero setup).
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let opts = sqlx::any::AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            // SQLite allows one writer; a small pool with WAL keeps readers
+            // concurrent without turning writes into busy errors.
+            .max_connections(if backend == Backend::Sqlite { max_connections.min(8) } else { max_connections })
+            .acquire_timeout(acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// One round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Current time in the fixed-width format every timestamp column uses.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A URL with its password replaced, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+fn parse_col<T: FromStr>(value: &str, column: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("{column} = '{value}'")))
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

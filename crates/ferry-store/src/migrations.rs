@@ -1,0 +1,242 @@
+//! Migration rows and their lifecycle transitions.
+//!
+//! Every state change is a compare-and-set on `(state, version)`, so two
+//! concurrent requests cannot both move a migration: the loser sees the new
+//! state and gets the lifecycle's 409.
+
+use ferry_domain::{LifecycleEvent, MigrationState, NewMigration};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::idempotency::{Idempotent, claim, finish_claim};
+use crate::{Result, Store, StoreError, is_unique_violation, now, parse_col};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationRecord {
+    pub id: String,
+    pub tenant: String,
+    pub customer_name: String,
+    pub source_version: String,
+    pub database_url: String,
+    pub archive_url: String,
+    pub requested_by_name: String,
+    pub requested_by_email: String,
+    pub migrator_name: String,
+    pub migrator_email: String,
+    pub migrator_phone: String,
+    pub state: MigrationState,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Filters of `GET /v1/migrations`.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationFilter {
+    pub state: Option<MigrationState>,
+    pub tenant: Option<String>,
+    /// Only migrations after this id (the cursor of the previous page).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// One page of a list plus the cursor of the next page, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub(crate) const MIGRATION_COLUMNS: &str = "id, tenant, customer_name, source_version, database_url, \
+     archive_url, requested_by_name, requested_by_email, migrator_name, migrator_email, \
+     migrator_phone, state, version, created_at, updated_at";
+
+pub(crate) fn migration_from_row(row: &AnyRow) -> Result<MigrationRecord> {
+    let state: String = row.try_get("state")?;
+    Ok(MigrationRecord {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        customer_name: row.try_get("customer_name")?,
+        source_version: row.try_get("source_version")?,
+        database_url: row.try_get("database_url")?,
+        archive_url: row.try_get("archive_url")?,
+        requested_by_name: row.try_get("requested_by_name")?,
+        requested_by_email: row.try_get("requested_by_email")?,
+        migrator_name: row.try_get("migrator_name")?,
+        migrator_email: row.try_get("migrator_email")?,
+        migrator_phone: row.try_get("migrator_phone")?,
+        state: parse_col(&state, "migrations.state")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a new draft migration. With `idem`, the first answer is kept and
+    /// a repeated call gets it back instead of creating a second migration.
+    pub async fn create_migration(
+        &self,
+        id: &str,
+        new: &NewMigration,
+        idem: Option<Idempotent<'_>>,
+        render: impl FnOnce(&MigrationRecord) -> (u16, String),
+    ) -> Result<crate::IdempotencyClaim<MigrationRecord>> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = &idem
+            && let Some(previous) = claim(&mut tx, idem).await?
+        {
+            return Ok(crate::IdempotencyClaim::Replay(previous));
+        }
+        let now = now();
+        let record = MigrationRecord {
+            id: id.to_owned(),
+            tenant: new.tenant.to_string(),
+            customer_name: new.customer_name.to_string(),
+            source_version: new.source_version.to_string(),
+            database_url: new.database_url.as_str().to_owned(),
+            archive_url: new.archive_url.as_str().to_owned(),
+            requested_by_name: new.requested_by_name.to_string(),
+            requested_by_email: new.requested_by_email.to_string(),
+            migrator_name: new.migrator_name.to_string(),
+            migrator_email: new.migrator_email.to_string(),
+            migrator_phone: new.migrator_phone.to_string(),
+            state: MigrationState::Draft,
+            version: 1,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let sql = format!(
+            "INSERT INTO migrations ({MIGRATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&record.id)
+            .bind(&record.tenant)
+            .bind(&record.customer_name)
+            .bind(&record.source_version)
+            .bind(&record.database_url)
+            .bind(&record.archive_url)
+            .bind(&record.requested_by_name)
+            .bind(&record.requested_by_email)
+            .bind(&record.migrator_name)
+            .bind(&record.migrator_email)
+            .bind(&record.migrator_phone)
+            .bind(record.state.as_str())
+            .bind(record.version)
+            .bind(&record.created_at)
+            .bind(&record.updated_at)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::TenantTaken(record.tenant)),
+            other => {
+                other?;
+            }
+        }
+        let (status, body) = render(&record);
+        if let Some(idem) = &idem {
+            finish_claim(&mut tx, idem, status, &body).await?;
+        }
+        tx.commit().await?;
+        Ok(crate::IdempotencyClaim::Fresh(record))
+    }
+
+    pub async fn get_migration(&self, id: &str) -> Result<Option<MigrationRecord>> {
+        let sql = format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(migration_from_row)
+            .transpose()
+    }
+
+    pub async fn list_migrations(&self, filter: &MigrationFilter) -> Result<Page<MigrationRecord>> {
+        // Placeholders are numbered as conditions are added; only fixed SQL
+        // fragments are concatenated, never input.
+        let mut sql = format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(state) = filter.state {
+            binds.push(state.as_str().to_owned());
+            sql.push_str(&format!(" AND state = ${}", binds.len()));
+        }
+        if let Some(tenant) = &filter.tenant {
+            binds.push(tenant.clone());
+            sql.push_str(&format!(" AND tenant = ${}", binds.len()));
+        }
+        if let Some(after) = &filter.after {
+            binds.push(after.clone());
+            sql.push_str(&format!(" AND id > ${}", binds.len()));
+        }
+        // One extra row tells whether a next page exists.
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", u64::from(filter.limit) + 1));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut items = rows.iter().map(migration_from_row).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > filter.limit as usize {
+            items.truncate(filter.limit as usize);
+            items.last().map(|m| m.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Applies a lifecycle event to the migration as it is now.
+    pub async fn transition(&self, id: &str, event: LifecycleEvent) -> Result<MigrationRecord> {
+        let mut tx = self.pool.begin().await?;
+        let record = transition_in(&mut tx, id, event, None).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+}
+
+/// Loads, checks and applies `event` inside `tx`. With `expected_version`, the
+/// caller's view must still be current (`If-Match`).
+pub(crate) async fn transition_in(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    event: LifecycleEvent,
+    expected_version: Option<i64>,
+) -> Result<MigrationRecord> {
+    let sql = format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut record = migration_from_row(&row)?;
+    if let Some(expected) = expected_version
+        && expected != record.version
+    {
+        return Err(StoreError::VersionMismatch { expected });
+    }
+    let next = record.state.apply(event)?;
+    let updated_at = now();
+    let done = sqlx::query(
+        "UPDATE migrations SET state = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND version = $4",
+    )
+    .bind(next.as_str())
+    .bind(&updated_at)
+    .bind(id)
+    .bind(record.version)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        // Somebody else moved it between our read and write (only possible
+        // outside SQLite's single-writer lock): report the state they left.
+        return Err(StoreError::VersionMismatch {
+            expected: record.version,
+        });
+    }
+    record.state = next;
+    record.version += 1;
+    record.updated_at = updated_at;
+    Ok(record)
+}
