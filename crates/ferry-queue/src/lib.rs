@@ -5,7 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use apalis_core::backend::TaskSink;
+use apalis_core::backend::{TaskSink, Vacuum};
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,15 @@ impl Queue {
         tokio::time::timeout(timeout, check)
             .await
             .map_err(|_| QueueError::Timeout(timeout))?
+    }
+
+    /// Deletes finished jobs' payloads from the queue (apalis keeps them
+    /// otherwise). Job history lives in the state database, not here.
+    pub async fn vacuum(&self) -> Result<usize, QueueError> {
+        match self.clone() {
+            Queue::Sqlite(mut s) => s.vacuum().await.map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Redis(mut s) => s.vacuum().await.map_err(|e| QueueError::Push(e.to_string())),
+        }
     }
 
     pub fn kind(&self) -> &'static str {

@@ -1,0 +1,104 @@
+//! The job worker: takes job ids from the queue and runs them against the
+//! state database and the tenant store.
+//!
+//! apalis delivers at least once; this side makes the effects exactly once by
+//! keeping every job's truth in the state database: a message whose job is
+//! already finished is acknowledged without running again.
+
+mod handler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis_core::monitor::Monitor;
+use apalis_core::worker::builder::WorkerBuilder;
+use ferry_queue::Queue;
+use ferry_store::Store;
+use ferry_tenant::TenantStore;
+use tokio_util::sync::CancellationToken;
+
+pub use handler::run_job;
+
+/// What a job handler needs; shared by every task of a worker process.
+#[derive(Clone, Debug)]
+pub struct WorkerDeps {
+    pub store: Store,
+    pub tenants: TenantStore,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Jobs run at the same time by this process.
+    pub concurrency: usize,
+    /// How long in-flight jobs may take to finish after a shutdown signal;
+    /// jobs still running then are handed back through the queue's orphan
+    /// re-enqueue.
+    pub shutdown_timeout: Duration,
+    /// How often finished jobs are vacuumed from the queue.
+    pub vacuum_interval: Duration,
+}
+
+/// A worker name unique to this start: apalis-redis re-enqueues a dead
+/// worker's jobs only if a restarted worker does not reuse its name.
+pub fn unique_worker_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("ferry-worker-{host}-{}", &id[..12])
+}
+
+/// Runs the worker until `shutdown` is cancelled.
+pub async fn run(queue: Queue, deps: WorkerDeps, settings: WorkerSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let name = unique_worker_name();
+    tracing::info!(worker = %name, queue = queue.kind(), concurrency = settings.concurrency, "worker starting");
+    let vacuum = tokio::spawn(vacuum_loop(queue.clone(), settings.vacuum_interval, shutdown.clone()));
+    let deps = Arc::new(deps);
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            tracing::info!("worker shutting down: finishing in-flight jobs");
+            Ok(())
+        }
+    };
+    let monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
+    // The two backends are different types; the worker is built the same way
+    // for each.
+    macro_rules! register {
+        ($storage:expr) => {{
+            let storage = $storage;
+            let deps = deps.clone();
+            let concurrency = settings.concurrency;
+            monitor.register(move |_restarts| {
+                WorkerBuilder::new(name.clone())
+                    .backend(storage.clone())
+                    .concurrency(concurrency)
+                    .data(deps.clone())
+                    .build(handler::handle)
+            })
+        }};
+    }
+    let monitor = match queue {
+        Queue::Sqlite(s) => register!(s),
+        Queue::Redis(s) => register!(s),
+    };
+    let result = monitor.run_with_signal(signal).await;
+    shutdown.cancel();
+    let _ = vacuum.await;
+    result.map_err(|e| anyhow::anyhow!("worker stopped with an error: {e}"))
+}
+
+async fn vacuum_loop(queue: Queue, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => match queue.vacuum().await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "vacuumed finished jobs from the queue"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "queue vacuum failed; will retry"),
+            },
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The OpenAPI document, generated from the handlers. `ferry openapi` prints
+//! it, `/openapi.json` serves it, and a test fails when the committed
+//! `openapi/ferry.json` drifts from it.
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::routes::{health, jobs, keys, migrations};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ferry",
+        description = "Moves an on-premises CRM installation (database, documents, licences) into a cloud tenant. \
+            Errors are RFC 9457 problem documents with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "migrations", description = "Open, prepare and drive migrations"),
+        (name = "jobs", description = "Long work run by workers; poll for progress"),
+        (name = "keys", description = "API keys (admin)"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An API key from `ferry keys create` or `POST /v1/keys`")).build()),
+        );
+    }
+}
+
+/// Every route of the API, registered once for both the server and the spec.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(
+            scope::scope("/v1")
+                .service(migrations::create_migration)
+                .service(migrations::list_migrations)
+                .service(migrations::get_migration)
+                .service(migrations::cancel_migration)
+                .service(migrations::commit_migration)
+                .service(migrations::reopen_migration)
+                .service(migrations::complete_migration)
+                .service(migrations::start_migration)
+                .service(migrations::list_migration_jobs)
+                .service(jobs::get_job)
+                .service(keys::create_key)
+                .service(keys::list_keys)
+                .service(keys::revoke_key),
+        );
+}
+
+/// The document as the server serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    doc
+}
+
+/// The document as committed in `openapi/ferry.json`.
+pub fn document_json() -> String {
+    let mut json = document().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

@@ -1,0 +1,205 @@
+//! One error type for the whole API, rendered as RFC 9457
+//! `application/problem+json` with a stable machine `code`. Internal causes
+//! are logged with their chain and never sent to clients.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use ferry_domain::{FieldError, IllegalTransition, MigrationState};
+use ferry_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI of the problem type: `urn:ferry:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code; clients switch on this, not on text.
+    #[schema(example = "validation_failed")]
+    pub code: String,
+    /// Every invalid field, for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The migration's state, for `illegal_transition`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<MigrationState>,
+    /// The failing dependency (`database`, `queue`, `tenant_store`), for 503s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<String>,
+    /// The limit that was exceeded, for 413s and limit-related 422s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed Authorization header: use 'Bearer <api key>'")]
+    Unauthenticated,
+    #[error("the API key is unknown or revoked")]
+    BadKey,
+    #[error("the role '{0}' may not do this")]
+    Forbidden(ferry_domain::Role),
+    #[error("this key is limited to tenant '{0}'")]
+    TenantForbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no such route")]
+    NoRoute,
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadJson(String),
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("{0}")]
+    BadHeader(String),
+    #[error("the request body exceeds the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Transition(#[from] IllegalTransition),
+    #[error("tenant '{0}' already has an open migration")]
+    TenantTaken(String),
+    #[error("the migration changed concurrently; reload and retry")]
+    ConcurrentChange,
+    #[error("the resource changed since version {0} (If-Match)")]
+    PreconditionFailed(i64),
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
+    #[error("{dependency} is unavailable")]
+    Unavailable { dependency: &'static str, cause: String },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated | ApiError::BadKey => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TenantForbidden(_) => "tenant_forbidden",
+            ApiError::NotFound(_) | ApiError::NoRoute => "not_found",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::BadJson(_) => "invalid_json",
+            ApiError::BadQuery(_) => "invalid_query",
+            ApiError::BadHeader(_) => "invalid_header",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Transition(_) => "illegal_transition",
+            ApiError::TenantTaken(_) => "tenant_taken",
+            ApiError::ConcurrentChange => "concurrent_change",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let mut p = Problem {
+            type_uri: format!("urn:ferry:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+            errors: Vec::new(),
+            current_state: None,
+            dependency: None,
+            limit: None,
+        };
+        match self {
+            ApiError::Validation(errors) => p.errors = errors.clone(),
+            ApiError::Transition(t) => p.current_state = Some(t.from),
+            ApiError::Unavailable { dependency, .. } => p.dependency = Some((*dependency).to_owned()),
+            ApiError::TooLarge(limit) => p.limit = Some(*limit),
+            _ => {}
+        }
+        p
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        ApiError::Validation(errors)
+    }
+
+    pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated | ApiError::BadKey => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::TenantForbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Transition(_)
+            | ApiError::TenantTaken(_)
+            | ApiError::ConcurrentChange
+            | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(code = self.code(), cause = %cause, "request failed"),
+            ApiError::Unavailable { dependency, cause } => {
+                tracing::warn!(code = self.code(), dependency, cause = %cause, "dependency unavailable")
+            }
+            _ => tracing::info!(code = self.code(), detail = %self, "request rejected"),
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        if matches!(self, ApiError::Unauthenticated | ApiError::BadKey) {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ferry\"")));
+        }
+        if matches!(self, ApiError::Unavailable { .. }) {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        res.json(self.problem())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return ApiError::Unavailable {
+                dependency: "database",
+                cause: e.to_string(),
+            };
+        }
+        match e {
+            StoreError::TenantTaken(t) => ApiError::TenantTaken(t),
+            StoreError::Transition(t) => ApiError::Transition(t),
+            StoreError::NotFound => ApiError::NotFound("migration"),
+            StoreError::VersionMismatch { .. } => ApiError::ConcurrentChange,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ferry_queue::QueueError> for ApiError {
+    fn from(e: ferry_queue::QueueError) -> Self {
+        ApiError::Unavailable {
+            dependency: "queue",
+            cause: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! `/v1/migrations`: open, read, list and move migrations through their
+//! lifecycle. Handlers parse, call the store and the domain, and map.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use ferry_domain::{FieldError, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug};
+use ferry_queue::JobMessage;
+use ferry_store::{IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter, MigrationRecord, StoreError};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::extract::{idempotency_key, if_match_version, json_body, not_modified, parse_id};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView};
+
+/// Loads a migration the caller may see; others' are 404 like unknown ids.
+pub(crate) async fn visible_migration(state: &AppState, caller: &Caller, raw_id: &str) -> Result<MigrationRecord, ApiError> {
+    let id = parse_id(raw_id, "migration")?;
+    match state.store.get_migration(&id).await? {
+        Some(m) if caller.sees(&m.tenant) => Ok(m),
+        _ => Err(ApiError::NotFound("migration")),
+    }
+}
+
+fn etag(m: &MigrationRecord) -> String {
+    format!("\"{}\"", m.version)
+}
+
+fn migration_response(status: actix_web::http::StatusCode, m: &MigrationRecord) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(m)))
+        .json(MigrationView::from(m))
+}
+
+/// The stored first answer of an idempotent call, or 422 if the key was used
+/// for another body.
+fn replay(previous: IdempotencyRecord, request_hash: &str) -> Result<HttpResponse, ApiError> {
+    if previous.request_hash != request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    if previous.status == 0 {
+        return Err(ApiError::IdempotencyInProgress);
+    }
+    let status = actix_web::http::StatusCode::from_u16(previous.status)
+        .map_err(|_| ApiError::Internal(format!("stored status {}", previous.status)))?;
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(previous.body))
+}
+
+/// Open a migration request.
+///
+/// With an `Idempotency-Key` header, repeating the call with the same body
+/// returns the first answer (`Idempotent-Replayed: true`) instead of opening a
+/// second migration; the same key with another body is 422.
+#[utoipa::path(
+    tag = "migrations",
+    request_body = NewMigrationInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key + same body → same answer")),
+    responses(
+        (status = 201, body = MigrationView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the tenant already has an open migration", body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/migrations")]
+pub async fn create_migration(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateMigration)?;
+    let (input, raw) = json_body::<NewMigrationInput>(&req, payload, state.settings.max_body_bytes).await?;
+    let idem = idempotency_key(&req, &raw)?;
+    let new = input.validate().map_err(|e| ApiError::Validation(e.0))?;
+    if !caller.sees(new.tenant.as_str()) {
+        return Err(ApiError::TenantForbidden(caller.tenant.clone().unwrap_or_default()));
+    }
+    let id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let idem_ref = idem.as_ref().map(|(key, hash)| Idempotent {
+        api_key_id: &caller.key_id,
+        operation: "create_migration",
+        key,
+        request_hash: hash,
+    });
+    let claim = state
+        .store
+        .create_migration(&id, &new, idem_ref, |m| {
+            (201, serde_json::to_string(&MigrationView::from(m)).unwrap_or_default())
+        })
+        .await?;
+    match claim {
+        IdempotencyClaim::Fresh(m) => {
+            tracing::info!(migration_id = %m.id, tenant = %m.tenant, "migration opened");
+            let mut res = migration_response(actix_web::http::StatusCode::CREATED, &m);
+            res.headers_mut().insert(
+                header::LOCATION,
+                header::HeaderValue::from_str(&format!("/v1/migrations/{}", m.id))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            Ok(res)
+        }
+        IdempotencyClaim::Replay(previous) => replay(previous, idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or("")),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only migrations in this state.
+    pub state: Option<String>,
+    /// Only migrations of this tenant.
+    pub tenant: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// List migrations, oldest first, with cursor pagination.
+#[utoipa::path(
+    tag = "migrations",
+    params(ListQuery),
+    responses(
+        (status = 200, body = MigrationPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations")]
+pub async fn list_migrations(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let q = query.into_inner();
+    let mut errors = Vec::new();
+    let filter_state = match q.state.as_deref() {
+        None => None,
+        Some(s) => match s.parse::<MigrationState>() {
+            Ok(st) => Some(st),
+            Err(msg) => {
+                errors.push(FieldError::new("state", "invalid_state", msg));
+                None
+            }
+        },
+    };
+    let tenant = match q.tenant.as_deref() {
+        None => None,
+        Some(t) => match TenantSlug::parse(t) {
+            Ok(t) => Some(t.to_string()),
+            Err(e) => {
+                errors.push(e.at("tenant"));
+                None
+            }
+        },
+    };
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => match uuid::Uuid::parse_str(c) {
+            Ok(u) => Some(u.hyphenated().to_string()),
+            Err(_) => {
+                errors.push(FieldError::new("cursor", "invalid_cursor", "use the next_cursor of a previous page"));
+                None
+            }
+        },
+    };
+    let max = state.settings.max_page_size;
+    let limit = q.limit.unwrap_or(50.min(max));
+    if limit == 0 || limit > max {
+        errors.push(FieldError::new("limit", "invalid_limit", format!("limit is 1 to {max}")));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // A tenant-limited key lists only its tenant, whatever it asked for.
+    let tenant = match (&caller.tenant, tenant) {
+        (Some(own), Some(asked)) if *own != asked => return Ok(HttpResponse::Ok().json(MigrationPage { items: vec![], next_cursor: None })),
+        (Some(own), _) => Some(own.clone()),
+        (None, asked) => asked,
+    };
+    let page = state
+        .store
+        .list_migrations(&MigrationFilter {
+            state: filter_state,
+            tenant,
+            after,
+            limit,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MigrationPage {
+        items: page.items.iter().map(MigrationView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Get one migration. Supports `If-None-Match` (304 when unchanged).
+#[utoipa::path(
+    tag = "migrations",
+    params(("id" = String, Path, description = "Migration id (UUID)")),
+    responses(
+        (status = 200, body = MigrationView, headers(("ETag" = String))),
+        (status = 304, description = "unchanged since the ETag in If-None-Match"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations/{id}")]
+pub async fn get_migration(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    if not_modified(&req, &etag(&m)) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag(&m))).finish());
+    }
+    Ok(migration_response(actix_web::http::StatusCode::OK, &m))
+}
+
+/// Applies a lifecycle event after the permission and visibility checks.
+async fn lifecycle(
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+    event: LifecycleEvent,
+    permission: Permission,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(permission)?;
+    let m = visible_migration(state, caller, id).await?;
+    if let Some(expected) = if_match_version(req)?
+        && expected != m.version
+    {
+        return Err(ApiError::PreconditionFailed(expected));
+    }
+    let updated = match state.store.transition(&m.id, event).await {
+        Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
+        other => other?,
+    };
+    tracing::info!(migration_id = %updated.id, event = event.as_str(), state = %updated.state, "migration moved");
+    Ok(migration_response(actix_web::http::StatusCode::OK, &updated))
+}
+
+macro_rules! lifecycle_route {
+    ($name:ident, $path:literal, $event:expr, $perm:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "migrations",
+            params(
+                ("id" = String, Path, description = "Migration id (UUID)"),
+                ("If-Match" = Option<String>, Header, description = "ETag of the migration as the caller saw it"),
+            ),
+            responses(
+                (status = 200, body = MigrationView, headers(("ETag" = String))),
+                (status = 400, body = Problem, content_type = "application/problem+json"),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "not allowed from the current state, which the problem names", body = Problem, content_type = "application/problem+json"),
+                (status = 412, body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("bearer" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            req: HttpRequest,
+            caller: Caller,
+            state: web::Data<AppState>,
+            id: web::Path<String>,
+        ) -> Result<HttpResponse, ApiError> {
+            lifecycle(&req, &caller, &state, &id, $event, $perm).await
+        }
+    };
+}
+
+lifecycle_route!(
+    cancel_migration,
+    "/migrations/{id}/cancel",
+    LifecycleEvent::Cancel,
+    Permission::CancelMigration,
+    "Cancel a migration (any state before `completed`); lifts the freeze."
+);
+lifecycle_route!(
+    commit_migration,
+    "/migrations/{id}/commit",
+    LifecycleEvent::Commit,
+    Permission::OperateMigration,
+    "Commit the draft: `draft` → `ready`."
+);
+lifecycle_route!(
+    reopen_migration,
+    "/migrations/{id}/reopen",
+    LifecycleEvent::Reopen,
+    Permission::OperateMigration,
+    "Go back to editing a committed draft: `ready` → `draft`."
+);
+lifecycle_route!(
+    complete_migration,
+    "/migrations/{id}/complete",
+    LifecycleEvent::Complete,
+    Permission::OperateMigration,
+    "Close an uploaded migration: `uploaded` → `completed`; lifts the freeze."
+);
+
+/// Start the upload (from `ready`) or a recovery (from `uploaded`).
+///
+/// The service decides which; the answer is 202 with the job to poll.
+#[utoipa::path(
+    tag = "migrations",
+    params(
+        ("id" = String, Path, description = "Migration id (UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    responses(
+        (status = 202, body = StartView, headers(("Location" = String))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the queue is unavailable; nothing was started", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/migrations/{id}/start")]
+pub async fn start_migration(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::OperateMigration)?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    let idem = idempotency_key(&req, m.id.as_bytes())?;
+    let operation = format!("start:{}", m.id);
+    let idem_ref = idem.as_ref().map(|(key, hash)| Idempotent {
+        api_key_id: &caller.key_id,
+        operation: &operation,
+        key,
+        request_hash: hash,
+    });
+    let job_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let queue = state.queue.clone();
+    let outcome = state
+        .store
+        .start_migration(
+            &m.id,
+            &job_id,
+            idem_ref,
+            |job| async move { queue.push(JobMessage { job_id: job.id }).await },
+            |s| {
+                let view = StartView {
+                    migration: MigrationView::from(&s.migration),
+                    job: JobView::from(&s.job),
+                };
+                (202, serde_json::to_string(&view).unwrap_or_default())
+            },
+        )
+        .await;
+    let claim = match outcome {
+        Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
+        other => other??,
+    };
+    match claim {
+        IdempotencyClaim::Fresh(s) => {
+            tracing::info!(migration_id = %s.migration.id, job_id = %s.job.id, kind = %s.job.kind, "job enqueued");
+            Ok(HttpResponse::Accepted()
+                .insert_header((header::LOCATION, format!("/v1/jobs/{}", s.job.id)))
+                .json(StartView {
+                    migration: MigrationView::from(&s.migration),
+                    job: JobView::from(&s.job),
+                }))
+        }
+        IdempotencyClaim::Replay(previous) => replay(previous, idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or("")),
+    }
+}
+
+/// The jobs of a migration, oldest first.
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = String, Path, description = "Migration id (UUID)")),
+    responses(
+        (status = 200, body = JobList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations/{id}/jobs")]
+pub async fn list_migration_jobs(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    let jobs = state.store.list_jobs(&m.id).await?;
+    Ok(HttpResponse::Ok().json(JobList {
+        items: jobs.iter().map(JobView::from).collect(),
+    }))
+}

@@ -1,0 +1,185 @@
+//! What the API sends: views of the store's records, with their schemas.
+
+use ferry_domain::{JobKind, JobState, MigrationState, Role};
+use ferry_store::{ApiKeyRecord, JobRecord, MigrationRecord};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    pub version: String,
+    pub database_url: String,
+    pub archive_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+}
+
+/// A migration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub tenant: String,
+    pub customer_name: String,
+    pub source: SourceView,
+    pub requested_by: PersonView,
+    pub migrator: ContactView,
+    pub state: MigrationState,
+    /// Optimistic-concurrency version; also the `ETag`.
+    pub version: i64,
+    /// Whether the source is frozen now (SPEC §3.8).
+    pub frozen: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&MigrationRecord> for MigrationView {
+    fn from(m: &MigrationRecord) -> Self {
+        MigrationView {
+            id: m.id.clone(),
+            tenant: m.tenant.clone(),
+            customer_name: m.customer_name.clone(),
+            source: SourceView {
+                version: m.source_version.clone(),
+                database_url: m.database_url.clone(),
+                archive_url: m.archive_url.clone(),
+            },
+            requested_by: PersonView {
+                name: m.requested_by_name.clone(),
+                email: m.requested_by_email.clone(),
+            },
+            migrator: ContactView {
+                name: m.migrator_name.clone(),
+                email: m.migrator_email.clone(),
+                phone: m.migrator_phone.clone(),
+            },
+            state: m.state,
+            version: m.version,
+            frozen: m.state.is_frozen(),
+            created_at: m.created_at.clone(),
+            updated_at: m.updated_at.clone(),
+        }
+    }
+}
+
+/// A page of migrations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationPage {
+    pub items: Vec<MigrationView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A job: long work run by a worker, polled by clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(format = Uuid)]
+    pub migration_id: String,
+    pub tenant: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    /// How many times a worker has taken the job (more than one after a
+    /// worker died or a retry).
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+}
+
+impl From<&JobRecord> for JobView {
+    fn from(j: &JobRecord) -> Self {
+        JobView {
+            id: j.id.clone(),
+            migration_id: j.migration_id.clone(),
+            tenant: j.tenant.clone(),
+            kind: j.kind,
+            state: j.state,
+            attempts: j.attempts,
+            last_error: j.last_error.clone(),
+            created_at: j.created_at.clone(),
+            updated_at: j.updated_at.clone(),
+            started_at: j.started_at.clone(),
+            finished_at: j.finished_at.clone(),
+        }
+    }
+}
+
+/// The answer to a start: the migration as it is now and the job that runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartView {
+    pub migration: MigrationView,
+    pub job: JobView,
+}
+
+/// A list of jobs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub items: Vec<JobView>,
+}
+
+/// An API key's metadata (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRecord> for KeyView {
+    fn from(k: &ApiKeyRecord) -> Self {
+        KeyView {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            role: k.role,
+            tenant: k.tenant.clone(),
+            created_at: k.created_at.clone(),
+            revoked_at: k.revoked_at.clone(),
+        }
+    }
+}
+
+/// A newly created key: the secret is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub meta: KeyView,
+    /// The bearer token. Store it now: Ferry keeps only its hash.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyView>,
+}
