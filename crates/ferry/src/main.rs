@@ -1,1 +1,160 @@
-fn main() {}
+//! `ferry`: one binary for every role. This file only parses arguments and
+//! calls the library, so tests drive exactly what production runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferry::{Application, Parts, Settings};
+use ferry_domain::{Role, TenantSlug};
+use ferry_store::{NewApiKey, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about = "Moves an on-premises CRM installation into a cloud tenant")]
+struct Cli {
+    /// TOML configuration file (also FERRY_CONFIG); FERRY_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API only.
+    Serve,
+    /// Run the job worker only.
+    Worker,
+    /// API and worker in one process (the embedded default of `make run`).
+    AllInOne,
+    /// Bring the database and queue schemas up to date, then exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage API keys directly in the database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (shown this once).
+    Create {
+        /// admin, sales, migrator or ops.
+        #[arg(long)]
+        role: Role,
+        /// Limit the key to one tenant's migrations.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// What the key is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", ferry_http::openapi::document_json());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ferry: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    ferry::telemetry::init(settings.log_format, &settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "ferry failed");
+            eprintln!("ferry: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let parts = match command {
+        Command::Serve => Parts::Api,
+        Command::Worker => Parts::Worker,
+        Command::AllInOne => Parts::AllInOne,
+        Command::Migrate => {
+            ferry::Services::connect(&settings).await?;
+            println!("schemas are up to date");
+            return Ok(());
+        }
+        Command::Keys { command } => return keys(command, &settings).await,
+        Command::Openapi => return Ok(()),
+    };
+    let app = Application::build(settings, parts).await?;
+    if let Some(key) = &app.new_admin_key {
+        // Printed, not logged: logs are shipped elsewhere, a terminal is not.
+        println!("\n  No API key existed, so an admin key was created. It is shown only now:\n\n    {key}\n");
+    }
+    if let Some(addr) = app.addr() {
+        println!("ferry listening on http://{addr} (docs at http://{addr}/docs/)");
+    }
+    app.run(ferry::shutdown_on_signals()).await
+}
+
+async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    settings.prepare_data_dir()?;
+    let store = Store::connect(&settings.database_url(), 2, std::time::Duration::from_secs(10))
+        .await
+        .context("connecting to the state database")?;
+    match command {
+        KeysCommand::Create { role, tenant, name } => {
+            let tenant = tenant
+                .map(|t| TenantSlug::parse(&t).map(|t| t.to_string()).map_err(|e| anyhow::anyhow!(e.message)))
+                .transpose()?;
+            let key = ferry_http::auth::generate_key();
+            let record = store
+                .insert_key(&NewApiKey {
+                    id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                    name,
+                    role,
+                    tenant,
+                    key_hash: ferry_http::auth::hash_key(&key),
+                })
+                .await?;
+            eprintln!("created {} key {} (shown once; store it now)", record.role, record.id);
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            for k in store.list_keys().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.role,
+                    k.tenant.as_deref().unwrap_or("*"),
+                    k.name,
+                    k.revoked_at.as_deref().map_or("active".to_owned(), |t| format!("revoked {t}"))
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !store.revoke_key(&id).await? {
+                anyhow::bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}

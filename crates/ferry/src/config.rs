@@ -1,0 +1,200 @@
+//! Typed configuration, layered: built-in defaults → optional TOML file
+//! (`--config` or `FERRY_CONFIG`) → `FERRY_*` environment variables.
+//! Connection URLs and keys are secrets: they never appear in `Debug` output
+//! or logs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the API listens on.
+    pub bind: String,
+    /// Folder of the embedded mode's files (SQLite databases, tenant store).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/ferry.db`.
+    pub database_url: Option<SecretString>,
+    /// `sqlite://…` or `redis://…`; default `sqlite://<data_dir>/queue.db`.
+    pub queue_url: Option<SecretString>,
+    /// Prefix of the queue's keys, so deployments can share a Redis.
+    pub queue_namespace: String,
+    /// Any `object_store` URL; default `file://<data_dir>/tenants`.
+    pub tenant_store_url: Option<String>,
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info` or `ferry=debug,info`.
+    pub log: String,
+    /// Becomes the first admin key when no key exists yet.
+    pub bootstrap_admin_key: Option<SecretString>,
+    /// HTTP worker threads (0: one per core).
+    pub http_workers: usize,
+    pub worker_concurrency: usize,
+    pub shutdown_timeout_secs: u64,
+    pub max_body_bytes: usize,
+    pub max_page_size: u32,
+    pub db_max_connections: u32,
+    /// How long a request waits for a database connection before 503.
+    pub db_acquire_timeout_secs: u64,
+    pub readiness_timeout_secs: u64,
+    pub queue_heartbeat_secs: u64,
+    pub queue_missed_heartbeats: usize,
+    pub queue_timeout_secs: u64,
+    pub vacuum_interval_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            queue_url: None,
+            queue_namespace: "ferry".to_owned(),
+            tenant_store_url: None,
+            log_format: LogFormat::Text,
+            log: "info".to_owned(),
+            bootstrap_admin_key: None,
+            http_workers: 0,
+            worker_concurrency: 4,
+            shutdown_timeout_secs: 30,
+            max_body_bytes: 1 << 20,
+            max_page_size: 200,
+            db_max_connections: 10,
+            db_acquire_timeout_secs: 5,
+            readiness_timeout_secs: 2,
+            queue_heartbeat_secs: 5,
+            queue_missed_heartbeats: 3,
+            queue_timeout_secs: 3,
+            vacuum_interval_secs: 60,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers. `file` wins over `FERRY_CONFIG`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("FERRY_CONFIG").map(PathBuf::from));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let built = builder
+            .add_source(
+                config::Environment::with_prefix("FERRY")
+                    .prefix_separator("_")
+                    .try_parsing(true),
+            )
+            .build()?;
+        let settings: Settings = built.try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(key) = &self.bootstrap_admin_key
+            && key.expose_secret().len() < 32
+        {
+            anyhow::bail!("FERRY_BOOTSTRAP_ADMIN_KEY must have at least 32 characters");
+        }
+        if self.worker_concurrency == 0 || self.max_page_size == 0 || self.max_body_bytes == 0 {
+            anyhow::bail!("worker_concurrency, max_page_size and max_body_bytes must be positive");
+        }
+        Ok(())
+    }
+
+    fn data_dir_abs(&self) -> PathBuf {
+        std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone())
+    }
+
+    /// Creates the data folder when an embedded default needs it.
+    pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
+        if self.database_url.is_none() || self.queue_url.is_none() || self.tenant_store_url.is_none() {
+            std::fs::create_dir_all(&self.data_dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir_abs().join("ferry.db").display()),
+        }
+    }
+
+    pub fn queue_url(&self) -> String {
+        match &self.queue_url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir_abs().join("queue.db").display()),
+        }
+    }
+
+    pub fn tenant_store_url(&self) -> String {
+        match &self.tenant_store_url {
+            Some(u) => u.clone(),
+            None => url::Url::from_directory_path(self.data_dir_abs().join("tenants"))
+                .map(|u| u.to_string())
+                .unwrap_or_else(|_| "memory://".to_owned()),
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Which run mode the URLs select, for the start-up log line.
+    pub fn mode(&self) -> &'static str {
+        if self.database_url().starts_with("sqlite:") && self.queue_url().starts_with("sqlite:") {
+            "embedded"
+        } else {
+            "distributed"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_under_the_data_dir() {
+        let s = Settings {
+            data_dir: PathBuf::from("/srv/ferry"),
+            ..Settings::default()
+        };
+        assert_eq!(s.database_url(), "sqlite:///srv/ferry/ferry.db");
+        assert_eq!(s.queue_url(), "sqlite:///srv/ferry/queue.db");
+        assert_eq!(s.tenant_store_url(), "file:///srv/ferry/tenants/");
+        assert_eq!(s.mode(), "embedded");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings {
+            database_url: Some(SecretString::from("postgres://u:hunter2@db/ferry")),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.mode(), "distributed");
+    }
+
+    #[test]
+    fn short_bootstrap_keys_are_refused() {
+        let s = Settings {
+            bootstrap_admin_key: Some(SecretString::from("REPLACE_ME")),
+            ..Settings::default()
+        };
+        assert!(s.check().is_err());
+    }
+}
