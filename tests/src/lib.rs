@@ -1,0 +1,234 @@
+//! The one test harness: spawns the real Ferry application (the same
+//! `ferry::Application` the binary runs) on port 0, against its own fresh
+//! state, in either run mode:
+//!
+//! - `Mode::Embedded`: SQLite state + apalis-sqlite queue in a temp folder;
+//! - `Mode::Production`: a fresh PostgreSQL database and a unique Redis
+//!   namespace per test, so tests never see each other's data.
+//!
+//! PostgreSQL and Redis are found at `FERRY_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432`) and `FERRY_TEST_REDIS` (default
+//! `redis://127.0.0.1:6379`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry::{Application, Parts, Settings};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+pub mod processes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Production,
+}
+
+/// Generates one test per run mode from `async fn name(mode: Mode)`.
+#[macro_export]
+macro_rules! both_modes {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name($crate::Mode::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name($crate::Mode::Production).await
+            }
+        }
+    )+};
+}
+
+pub fn pg_base() -> String {
+    std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("FERRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A fresh PostgreSQL database; its URL.
+pub async fn fresh_pg_database() -> String {
+    let name = format!("ferry_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
+        .await
+        .expect("PostgreSQL reachable at FERRY_TEST_PG");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{}/{name}", pg_base())
+}
+
+/// Settings for a test app of `mode` whose files live in `dir`.
+pub async fn test_settings(mode: Mode, dir: &std::path::Path) -> Settings {
+    let mut s = Settings {
+        bind: "127.0.0.1:0".to_owned(),
+        data_dir: dir.to_path_buf(),
+        bootstrap_admin_key: Some(SecretString::from(format!("fry_test_{}", uuid::Uuid::new_v4().simple()))),
+        http_workers: 2,
+        worker_concurrency: 2,
+        shutdown_timeout_secs: 5,
+        log: "warn".to_owned(),
+        ..Settings::default()
+    };
+    if mode == Mode::Production {
+        s.database_url = Some(SecretString::from(fresh_pg_database().await));
+        s.queue_url = Some(SecretString::from(redis_url()));
+        s.queue_namespace = format!("ferry-test-{}", uuid::Uuid::new_v4().simple());
+    }
+    s
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub mode: Mode,
+    pub base: String,
+    pub admin_key: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    dir: tempfile::TempDir,
+}
+
+/// Starts API and worker in this process, like `ferry all-in-one`.
+pub async fn spawn_app(mode: Mode) -> TestApp {
+    spawn_with(mode, Parts::AllInOne, |_| {}).await
+}
+
+/// Starts the app after letting `tweak` adjust its settings.
+pub async fn spawn_with(mode: Mode, parts: Parts, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(mode, dir.path()).await;
+    tweak(&mut settings);
+    let admin_key = secrecy::ExposeSecret::expose_secret(settings.bootstrap_admin_key.as_ref().expect("key")).to_owned();
+    let app = Application::build(settings.clone(), parts).await.expect("app builds");
+    let base = format!("http://{}", app.addr().expect("api part binds"));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(app.run(shutdown.clone()));
+    TestApp {
+        mode,
+        base,
+        admin_key,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+        settings,
+        shutdown,
+        task: Some(task),
+        dir,
+    }
+}
+
+fn init_logs() {
+    ferry::telemetry::init(ferry::config::LogFormat::Text, &std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()));
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("app stopped cleanly");
+        }
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(key)
+    }
+
+    pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(key)
+    }
+
+    /// Creates a key of `role` through the API; returns the secret.
+    pub async fn key(&self, role: &str, tenant: Option<&str>) -> String {
+        let res = self
+            .post("/v1/keys", &self.admin_key)
+            .json(&json!({"name": format!("test-{role}"), "role": role, "tenant": tenant}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a migration for `tenant` as admin; returns its JSON.
+    pub async fn create_migration(&self, tenant: &str) -> Value {
+        let res = self
+            .post("/v1/migrations", &self.admin_key)
+            .json(&migration_body(tenant))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+        res.json().await.unwrap()
+    }
+
+    /// Polls a job until it is finished, or panics after `timeout`.
+    pub async fn wait_for_job(&self, job_id: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let job: Value = self.get(&format!("/v1/jobs/{job_id}"), &self.admin_key).send().await.unwrap().json().await.unwrap();
+            let state = job["state"].as_str().unwrap_or_default();
+            if matches!(state, "succeeded" | "failed" | "cancelled") {
+                return job;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job {job_id} still {state} after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A valid body for `POST /v1/migrations`.
+pub fn migration_body(tenant: &str) -> Value {
+    json!({
+        "tenant": tenant,
+        "customer_name": "ACME GmbH",
+        "source": {
+            "version": "8.3 R05",
+            "database_url": "file:///srv/export/db.dump",
+            "archive_url": "file:///srv/export/documents/"
+        },
+        "requested_by": {"name": "Sam Seller", "email": "sam@vendor.example"},
+        "migrator": {"name": "Mia Migrator", "email": "mia@partner.example", "phone": "+49 30 1234567"}
+    })
+}
+
+/// Asserts a problem answer: status, content type and stable code.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+    body
+}
