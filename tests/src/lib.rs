@@ -47,7 +47,8 @@ macro_rules! both_modes {
 }
 
 pub fn pg_base() -> String {
-    std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("FERRY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub fn redis_url() -> String {
@@ -72,7 +73,10 @@ pub async fn test_settings(mode: Mode, dir: &std::path::Path) -> Settings {
     let mut s = Settings {
         bind: "127.0.0.1:0".to_owned(),
         data_dir: dir.to_path_buf(),
-        bootstrap_admin_key: Some(SecretString::from(format!("fry_test_{}", uuid::Uuid::new_v4().simple()))),
+        bootstrap_admin_key: Some(SecretString::from(format!(
+            "fry_test_{}",
+            uuid::Uuid::new_v4().simple()
+        ))),
         http_workers: 2,
         worker_concurrency: 2,
         shutdown_timeout_secs: 5,
@@ -110,8 +114,12 @@ pub async fn spawn_with(mode: Mode, parts: Parts, tweak: impl FnOnce(&mut Settin
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(mode, dir.path()).await;
     tweak(&mut settings);
-    let admin_key = secrecy::ExposeSecret::expose_secret(settings.bootstrap_admin_key.as_ref().expect("key")).to_owned();
-    let app = Application::build(settings.clone(), parts).await.expect("app builds");
+    let admin_key =
+        secrecy::ExposeSecret::expose_secret(settings.bootstrap_admin_key.as_ref().expect("key"))
+            .to_owned();
+    let app = Application::build(settings.clone(), parts)
+        .await
+        .expect("app builds");
     let base = format!("http://{}", app.addr().expect("api part binds"));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
@@ -119,7 +127,10 @@ pub async fn spawn_with(mode: Mode, parts: Parts, tweak: impl FnOnce(&mut Settin
         mode,
         base,
         admin_key,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client"),
         settings,
         shutdown,
         task: Some(task),
@@ -128,7 +139,10 @@ pub async fn spawn_with(mode: Mode, parts: Parts, tweak: impl FnOnce(&mut Settin
 }
 
 fn init_logs() {
-    ferry::telemetry::init(ferry::config::LogFormat::Text, &std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()));
+    ferry::telemetry::init(
+        ferry::config::LogFormat::Text,
+        &std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
+    );
 }
 
 impl TestApp {
@@ -165,7 +179,10 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(res.status(), 201);
-        res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_owned()
+        res.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Opens a migration for `tenant` as admin; returns its JSON.
@@ -176,7 +193,12 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
         res.json().await.unwrap()
     }
 
@@ -184,12 +206,22 @@ impl TestApp {
     pub async fn wait_for_job(&self, job_id: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let job: Value = self.get(&format!("/v1/jobs/{job_id}"), &self.admin_key).send().await.unwrap().json().await.unwrap();
+            let job: Value = self
+                .get(&format!("/v1/jobs/{job_id}"), &self.admin_key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             let state = job["state"].as_str().unwrap_or_default();
             if matches!(state, "succeeded" | "failed" | "cancelled") {
                 return job;
             }
-            assert!(tokio::time::Instant::now() < deadline, "job {job_id} still {state} after {timeout:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job_id} still {state} after {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

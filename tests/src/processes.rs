@@ -8,7 +8,10 @@ use std::time::Duration;
 /// built on first use if `make test` has not built it already.
 pub fn ferry_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
     let bin = profile_dir.join("ferry");
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -51,7 +54,9 @@ impl FerryProcess {
 
     /// Sends SIGTERM and waits for the exit status, at most `timeout`.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -70,7 +75,10 @@ impl FerryProcess {
             if out.contains(needle) {
                 return out;
             }
-            assert!(tokio::time::Instant::now() < deadline, "'{needle}' not in output:\n{out}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "'{needle}' not in output:\n{out}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

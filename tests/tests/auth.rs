@@ -6,7 +6,12 @@
 use ferry_tests::{Mode, assert_problem, both_modes, migration_body, spawn_app};
 use serde_json::{Value, json};
 
-both_modes!(missing_and_bad_keys_are_401, role_matrix, tenant_limited_keys, revoked_keys_stop_working);
+both_modes!(
+    missing_and_bad_keys_are_401,
+    role_matrix,
+    tenant_limited_keys,
+    revoked_keys_stop_working
+);
 
 async fn missing_and_bad_keys_are_401(mode: Mode) {
     let app = spawn_app(mode).await;
@@ -22,9 +27,15 @@ async fn missing_and_bad_keys_are_401(mode: Mode) {
         let res = req.send().await.unwrap();
         assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"ferry\"");
         assert_problem(res, 401, "unauthorized").await;
-        let req = app.client.request(method.parse().unwrap(), app.url(path)).bearer_auth("fry_not_a_key");
+        let req = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth("fry_not_a_key");
         assert_problem(req.send().await.unwrap(), 401, "unauthorized").await;
-        let req = app.client.request(method.parse().unwrap(), app.url(path)).header("authorization", "Basic YTpi");
+        let req = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .header("authorization", "Basic YTpi");
         assert_problem(req.send().await.unwrap(), 401, "unauthorized").await;
     }
     app.stop().await;
@@ -44,30 +55,91 @@ async fn role_matrix(mode: Mode) {
     let id = m["id"].as_str().unwrap().to_owned();
     let job = format!("/v1/jobs/{}", uuid::Uuid::new_v4());
     let cases: Vec<(&str, String, Option<Value>, &[&str])> = vec![
-        ("GET", "/v1/migrations".into(), None, &["admin", "sales", "migrator", "ops"]),
-        ("GET", format!("/v1/migrations/{id}"), None, &["admin", "sales", "migrator", "ops"]),
-        ("GET", format!("/v1/migrations/{id}/jobs"), None, &["admin", "sales", "migrator", "ops"]),
+        (
+            "GET",
+            "/v1/migrations".into(),
+            None,
+            &["admin", "sales", "migrator", "ops"],
+        ),
+        (
+            "GET",
+            format!("/v1/migrations/{id}"),
+            None,
+            &["admin", "sales", "migrator", "ops"],
+        ),
+        (
+            "GET",
+            format!("/v1/migrations/{id}/jobs"),
+            None,
+            &["admin", "sales", "migrator", "ops"],
+        ),
         ("GET", job, None, &["admin", "sales", "migrator", "ops"]),
-        ("POST", "/v1/migrations".into(), Some(migration_body("other")), &["admin", "sales"]),
-        ("POST", format!("/v1/migrations/{id}/commit"), None, &["admin", "migrator"]),
-        ("POST", format!("/v1/migrations/{id}/start"), None, &["admin", "migrator"]),
-        ("POST", format!("/v1/migrations/{id}/complete"), None, &["admin", "migrator"]),
-        ("POST", format!("/v1/migrations/{id}/reopen"), None, &["admin", "migrator"]),
-        ("POST", format!("/v1/migrations/{id}/cancel"), None, &["admin", "sales", "migrator"]),
+        (
+            "POST",
+            "/v1/migrations".into(),
+            Some(migration_body("other")),
+            &["admin", "sales"],
+        ),
+        (
+            "POST",
+            format!("/v1/migrations/{id}/commit"),
+            None,
+            &["admin", "migrator"],
+        ),
+        (
+            "POST",
+            format!("/v1/migrations/{id}/start"),
+            None,
+            &["admin", "migrator"],
+        ),
+        (
+            "POST",
+            format!("/v1/migrations/{id}/complete"),
+            None,
+            &["admin", "migrator"],
+        ),
+        (
+            "POST",
+            format!("/v1/migrations/{id}/reopen"),
+            None,
+            &["admin", "migrator"],
+        ),
+        (
+            "POST",
+            format!("/v1/migrations/{id}/cancel"),
+            None,
+            &["admin", "sales", "migrator"],
+        ),
         ("GET", "/v1/keys".into(), None, &["admin"]),
-        ("POST", "/v1/keys".into(), Some(json!({"name": "x", "role": "ops"})), &["admin"]),
-        ("DELETE", format!("/v1/keys/{}", uuid::Uuid::new_v4()), None, &["admin"]),
+        (
+            "POST",
+            "/v1/keys".into(),
+            Some(json!({"name": "x", "role": "ops"})),
+            &["admin"],
+        ),
+        (
+            "DELETE",
+            format!("/v1/keys/{}", uuid::Uuid::new_v4()),
+            None,
+            &["admin"],
+        ),
     ];
     for (method, path, body, allowed) in &cases {
         for (role, key) in &keys {
-            let mut req = app.client.request(method.parse().unwrap(), app.url(path)).bearer_auth(key);
+            let mut req = app
+                .client
+                .request(method.parse().unwrap(), app.url(path))
+                .bearer_auth(key);
             if let Some(b) = body {
                 req = req.json(b);
             }
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             if allowed.contains(role) {
-                assert!(status != 401 && status != 403, "{role} {method} {path}: {status}");
+                assert!(
+                    status != 401 && status != 403,
+                    "{role} {method} {path}: {status}"
+                );
             } else {
                 assert_problem(res, 403, "forbidden").await;
             }
@@ -81,20 +153,59 @@ async fn tenant_limited_keys(mode: Mode) {
     let acme = app.create_migration("acme").await;
     let globex = app.create_migration("globex").await;
     let acme_key = app.key("migrator", Some("acme")).await;
-    let list: Value = app.get("/v1/migrations", &acme_key).send().await.unwrap().json().await.unwrap();
-    let tenants: Vec<&str> = list["items"].as_array().unwrap().iter().map(|m| m["tenant"].as_str().unwrap()).collect();
+    let list: Value = app
+        .get("/v1/migrations", &acme_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenants: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["tenant"].as_str().unwrap())
+        .collect();
     assert_eq!(tenants, vec!["acme"]);
-    let asked_other: Value = app.get("/v1/migrations?tenant=globex", &acme_key).send().await.unwrap().json().await.unwrap();
+    let asked_other: Value = app
+        .get("/v1/migrations?tenant=globex", &acme_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(asked_other["items"].as_array().unwrap().len(), 0);
-    let own = app.get(&format!("/v1/migrations/{}", acme["id"].as_str().unwrap()), &acme_key).send().await.unwrap();
+    let own = app
+        .get(
+            &format!("/v1/migrations/{}", acme["id"].as_str().unwrap()),
+            &acme_key,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200);
     let other_id = globex["id"].as_str().unwrap();
-    let other = app.get(&format!("/v1/migrations/{other_id}"), &acme_key).send().await.unwrap();
+    let other = app
+        .get(&format!("/v1/migrations/{other_id}"), &acme_key)
+        .send()
+        .await
+        .unwrap();
     assert_problem(other, 404, "not_found").await;
-    let touch = app.post(&format!("/v1/migrations/{other_id}/cancel"), &acme_key).send().await.unwrap();
+    let touch = app
+        .post(&format!("/v1/migrations/{other_id}/cancel"), &acme_key)
+        .send()
+        .await
+        .unwrap();
     assert_problem(touch, 404, "not_found").await;
     let sales_acme = app.key("sales", Some("acme")).await;
-    let res = app.post("/v1/migrations", &sales_acme).json(&migration_body("initech")).send().await.unwrap();
+    let res = app
+        .post("/v1/migrations", &sales_acme)
+        .json(&migration_body("initech"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 403, "tenant_forbidden").await;
     app.stop().await;
 }
@@ -110,16 +221,55 @@ async fn revoked_keys_stop_working(mode: Mode) {
     let created: Value = res.json().await.unwrap();
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with("fry_") && key.len() == 68);
-    assert_eq!(app.get("/v1/migrations", key).send().await.unwrap().status(), 200);
-    let listed: Value = app.get("/v1/keys", &app.admin_key).send().await.unwrap().json().await.unwrap();
-    assert!(!listed.to_string().contains(key), "key listing never shows secrets");
+    assert_eq!(
+        app.get("/v1/migrations", key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let listed: Value = app
+        .get("/v1/keys", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !listed.to_string().contains(key),
+        "key listing never shows secrets"
+    );
     let id = created["id"].as_str().unwrap();
-    let res = app.client.delete(app.url(&format!("/v1/keys/{id}"))).bearer_auth(&app.admin_key).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/keys/{id}")))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
-    assert_problem(app.get("/v1/migrations", key).send().await.unwrap(), 401, "unauthorized").await;
-    let again = app.client.delete(app.url(&format!("/v1/keys/{id}"))).bearer_auth(&app.admin_key).send().await.unwrap();
+    assert_problem(
+        app.get("/v1/migrations", key).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    let again = app
+        .client
+        .delete(app.url(&format!("/v1/keys/{id}")))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_problem(again, 404, "not_found").await;
-    let bad_role = app.post("/v1/keys", &app.admin_key).json(&json!({"name": "x", "role": "root"})).send().await.unwrap();
+    let bad_role = app
+        .post("/v1/keys", &app.admin_key)
+        .json(&json!({"name": "x", "role": "root"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(bad_role, 422, "validation_failed").await;
     app.stop().await;
 }

@@ -13,7 +13,16 @@ use serde_json::Value;
 
 fn start_redis(port: u16) -> Child {
     Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server on PATH")
@@ -26,7 +35,10 @@ async fn wait_ready(client: &reqwest::Client, url: &str, want: u16) -> reqwest::
         if res.status().as_u16() == want {
             return res;
         }
-        assert!(tokio::time::Instant::now() < deadline, "/readyz never became {want}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never became {want}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -50,20 +62,48 @@ async fn readyz_follows_redis_down_and_up() {
     let res = wait_ready(&app.client, &readyz, 503).await;
     let problem = assert_problem(res, 503, "service_unavailable").await;
     assert_eq!(problem["dependency"], "queue");
-    assert!(started.elapsed() < Duration::from_secs(10), "no hang past the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no hang past the timeout"
+    );
     // Starting a migration while the queue is down: 503, and nothing changes.
     let m = app.create_migration("faulty").await;
     let id = m["id"].as_str().unwrap();
-    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key).send().await.unwrap();
-    let res = app.post(&format!("/v1/migrations/{id}/start"), &app.admin_key).send().await.unwrap();
+    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let res = app
+        .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
     let problem = assert_problem(res, 503, "service_unavailable").await;
     assert_eq!(problem["dependency"], "queue");
-    let after: Value = app.get(&format!("/v1/migrations/{id}"), &app.admin_key).send().await.unwrap().json().await.unwrap();
-    assert_eq!(after["state"], "ready", "a refused start leaves the migration as it was");
+    let after: Value = app
+        .get(&format!("/v1/migrations/{id}"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after["state"], "ready",
+        "a refused start leaves the migration as it was"
+    );
     let mut redis = start_redis(port);
     wait_ready(&app.client, &readyz, 200).await;
-    let res = app.post(&format!("/v1/migrations/{id}/start"), &app.admin_key).send().await.unwrap();
-    assert_eq!(res.status(), 202, "the same process starts jobs again without a restart");
+    let res = app
+        .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        202,
+        "the same process starts jobs again without a restart"
+    );
     app.stop().await;
     let _ = redis.kill();
     let _ = redis.wait();

@@ -18,7 +18,12 @@ both_modes!(
 
 async fn create_and_get(mode: Mode) {
     let app = spawn_app(mode).await;
-    let res = app.post("/v1/migrations", &app.admin_key).json(&migration_body("acme")).send().await.unwrap();
+    let res = app
+        .post("/v1/migrations", &app.admin_key)
+        .json(&migration_body("acme"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
@@ -28,12 +33,33 @@ async fn create_and_get(mode: Mode) {
     assert_eq!(etag, "\"1\"");
     assert_eq!(created["source"]["version"], "8.3 R05");
     assert_eq!(created["migrator"]["phone"], "+49 30 1234567");
-    assert_eq!(location, format!("/v1/migrations/{}", created["id"].as_str().unwrap()));
-    let got: Value = app.get(&location, &app.admin_key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/migrations/{}", created["id"].as_str().unwrap())
+    );
+    let got: Value = app
+        .get(&location, &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, created);
-    let missing = app.get(&format!("/v1/migrations/{}", uuid::Uuid::new_v4()), &app.admin_key).send().await.unwrap();
+    let missing = app
+        .get(
+            &format!("/v1/migrations/{}", uuid::Uuid::new_v4()),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_problem(missing, 404, "not_found").await;
-    let not_uuid = app.get("/v1/migrations/not-a-uuid", &app.admin_key).send().await.unwrap();
+    let not_uuid = app
+        .get("/v1/migrations/not-a-uuid", &app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_problem(not_uuid, 404, "not_found").await;
     app.stop().await;
 }
@@ -45,7 +71,12 @@ async fn every_bad_field_is_listed(mode: Mode) {
     body["requested_by"]["email"] = json!("sam-at-vendor");
     body["migrator"]["phone"] = json!("call me");
     body["source"]["archive_url"] = json!("ftp://old/docs");
-    let res = app.post("/v1/migrations", &app.admin_key).json(&body).send().await.unwrap();
+    let res = app
+        .post("/v1/migrations", &app.admin_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let problem = assert_problem(res, 422, "validation_failed").await;
     let fields: Vec<(&str, &str)> = problem["errors"]
         .as_array()
@@ -64,16 +95,33 @@ async fn every_bad_field_is_listed(mode: Mode) {
         ]
     );
     // Nothing was created.
-    let list: Value = app.get("/v1/migrations", &app.admin_key).send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .get("/v1/migrations", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     // A missing field or a wrong type is a 422 too; an unknown field as well.
     let mut missing = migration_body("acme");
     missing.as_object_mut().unwrap().remove("migrator");
-    let res = app.post("/v1/migrations", &app.admin_key).json(&missing).send().await.unwrap();
+    let res = app
+        .post("/v1/migrations", &app.admin_key)
+        .json(&missing)
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 422, "validation_failed").await;
     let mut extra = migration_body("acme");
     extra["surprise"] = json!(true);
-    let res = app.post("/v1/migrations", &app.admin_key).json(&extra).send().await.unwrap();
+    let res = app
+        .post("/v1/migrations", &app.admin_key)
+        .json(&extra)
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 422, "validation_failed").await;
     app.stop().await;
 }
@@ -108,7 +156,11 @@ async fn malformed_and_oversized_bodies(mode: Mode) {
     assert_eq!(problem["limit"], 1 << 20);
     let no_route = app.get("/v1/nowhere", &app.admin_key).send().await.unwrap();
     assert_problem(no_route, 404, "not_found").await;
-    let bad_query = app.get("/v1/migrations?limit=many", &app.admin_key).send().await.unwrap();
+    let bad_query = app
+        .get("/v1/migrations?limit=many", &app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_problem(bad_query, 400, "invalid_query").await;
     app.stop().await;
 }
@@ -116,11 +168,20 @@ async fn malformed_and_oversized_bodies(mode: Mode) {
 async fn tenant_is_unique_among_open_migrations(mode: Mode) {
     let app = spawn_app(mode).await;
     let first = app.create_migration("acme").await;
-    let again = app.post("/v1/migrations", &app.admin_key).json(&migration_body("acme")).send().await.unwrap();
+    let again = app
+        .post("/v1/migrations", &app.admin_key)
+        .json(&migration_body("acme"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(again, 409, "tenant_taken").await;
     // Once the first is cancelled the tenant is free again.
     let id = first["id"].as_str().unwrap();
-    let res = app.post(&format!("/v1/migrations/{id}/cancel"), &app.admin_key).send().await.unwrap();
+    let res = app
+        .post(&format!("/v1/migrations/{id}/cancel"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     app.create_migration("acme").await;
     app.stop().await;
@@ -154,8 +215,19 @@ async fn idempotent_create(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let list: Value = app.get("/v1/migrations", &app.admin_key).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 2, "exactly one migration per distinct call");
+    let list: Value = app
+        .get("/v1/migrations", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "exactly one migration per distinct call"
+    );
     let blank = app
         .post("/v1/migrations", &app.admin_key)
         .header("Idempotency-Key", "")
@@ -171,9 +243,17 @@ async fn list_filters_and_cursor(mode: Mode) {
     let app = spawn_app(mode).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(app.create_migration(&format!("tenant-{i}")).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.create_migration(&format!("tenant-{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    app.post(&format!("/v1/migrations/{}/cancel", ids[1]), &app.admin_key).send().await.unwrap();
+    app.post(&format!("/v1/migrations/{}/cancel", ids[1]), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -181,7 +261,14 @@ async fn list_filters_and_cursor(mode: Mode) {
             Some(c) => format!("/v1/migrations?limit=2&cursor={c}"),
             None => "/v1/migrations?limit=2".to_owned(),
         };
-        let page: Value = app.get(&path, &app.admin_key).send().await.unwrap().json().await.unwrap();
+        let page: Value = app
+            .get(&path, &app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(items.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
@@ -191,13 +278,37 @@ async fn list_filters_and_cursor(mode: Mode) {
         }
     }
     assert_eq!(seen, ids, "pages cover every migration once, oldest first");
-    let cancelled: Value = app.get("/v1/migrations?state=cancelled", &app.admin_key).send().await.unwrap().json().await.unwrap();
+    let cancelled: Value = app
+        .get("/v1/migrations?state=cancelled", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(cancelled["items"].as_array().unwrap().len(), 1);
     assert_eq!(cancelled["items"][0]["id"], ids[1].as_str());
-    let by_tenant: Value = app.get("/v1/migrations?tenant=tenant-3", &app.admin_key).send().await.unwrap().json().await.unwrap();
+    let by_tenant: Value = app
+        .get("/v1/migrations?tenant=tenant-3", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(by_tenant["items"][0]["id"], ids[3].as_str());
-    for bad in ["state=open", "tenant=NOPE", "limit=0", "limit=201", "cursor=zzz"] {
-        let res = app.get(&format!("/v1/migrations?{bad}"), &app.admin_key).send().await.unwrap();
+    for bad in [
+        "state=open",
+        "tenant=NOPE",
+        "limit=0",
+        "limit=201",
+        "cursor=zzz",
+    ] {
+        let res = app
+            .get(&format!("/v1/migrations?{bad}"), &app.admin_key)
+            .send()
+            .await
+            .unwrap();
         assert_problem(res, 422, "validation_failed").await;
     }
     app.stop().await;
@@ -207,7 +318,10 @@ async fn lifecycle_and_illegal_transitions(mode: Mode) {
     let app = spawn_app(mode).await;
     let m = app.create_migration("acme").await;
     let id = m["id"].as_str().unwrap();
-    let post = |action: &str| app.post(&format!("/v1/migrations/{id}/{action}"), &app.admin_key).send();
+    let post = |action: &str| {
+        app.post(&format!("/v1/migrations/{id}/{action}"), &app.admin_key)
+            .send()
+    };
     // Draft: cannot complete or reopen.
     let p = assert_problem(post("complete").await.unwrap(), 409, "illegal_transition").await;
     assert_eq!(p["current_state"], "draft");
@@ -234,7 +348,12 @@ async fn conditional_requests(mode: Mode) {
     let m = app.create_migration("acme").await;
     let id = m["id"].as_str().unwrap();
     let path = format!("/v1/migrations/{id}");
-    let unchanged = app.get(&path, &app.admin_key).header("If-None-Match", "\"1\"").send().await.unwrap();
+    let unchanged = app
+        .get(&path, &app.admin_key)
+        .header("If-None-Match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unchanged.status(), 304);
     let stale = app
         .post(&format!("{path}/commit"), &app.admin_key)
@@ -243,8 +362,18 @@ async fn conditional_requests(mode: Mode) {
         .await
         .unwrap();
     assert_problem(stale, 412, "precondition_failed").await;
-    let current: Value = app.get(&path, &app.admin_key).send().await.unwrap().json().await.unwrap();
-    assert_eq!(current["state"], "draft", "a failed precondition changes nothing");
+    let current: Value = app
+        .get(&path, &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        current["state"], "draft",
+        "a failed precondition changes nothing"
+    );
     let ok = app
         .post(&format!("{path}/commit"), &app.admin_key)
         .header("If-Match", "\"1\"")
@@ -253,9 +382,19 @@ async fn conditional_requests(mode: Mode) {
         .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["etag"], "\"2\"");
-    let changed = app.get(&path, &app.admin_key).header("If-None-Match", "\"1\"").send().await.unwrap();
+    let changed = app
+        .get(&path, &app.admin_key)
+        .header("If-None-Match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(changed.status(), 200);
-    let garbage = app.post(&format!("{path}/reopen"), &app.admin_key).header("If-Match", "yesterday").send().await.unwrap();
+    let garbage = app
+        .post(&format!("{path}/reopen"), &app.admin_key)
+        .header("If-Match", "yesterday")
+        .send()
+        .await
+        .unwrap();
     assert_problem(garbage, 400, "invalid_header").await;
     app.stop().await;
 }

@@ -12,24 +12,57 @@ async fn probes_metrics_and_docs(mode: Mode) {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"));
-    let ready: Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     for dep in ["database", "queue", "tenant_store"] {
         assert_eq!(ready["checks"][dep], "ok");
     }
-    app.get("/v1/migrations", &app.admin_key).send().await.unwrap();
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    app.get("/v1/migrations", &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        metrics.contains("ferry_http_requests_total") && metrics.contains("route=\"/v1/migrations\""),
+        metrics.contains("ferry_http_requests_total")
+            && metrics.contains("route=\"/v1/migrations\""),
         "{metrics}"
     );
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger-ui"));
     // The UI assets are vendored: served by Ferry itself, no CDN.
-    let bundle = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    let bundle = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bundle.status(), 200);
-    let spec: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/v1/migrations"]["post"].is_object());
     app.stop().await;
@@ -56,8 +89,12 @@ fn every_error_response_in_the_spec_is_a_problem() {
         for (method, op) in ops.as_object().unwrap() {
             for (status, response) in op["responses"].as_object().unwrap() {
                 if status.starts_with('4') || status.starts_with('5') {
-                    let content = &response["content"]["application/problem+json"]["schema"]["$ref"];
-                    assert_eq!(content, "#/components/schemas/Problem", "{method} {path} {status}");
+                    let content =
+                        &response["content"]["application/problem+json"]["schema"]["$ref"];
+                    assert_eq!(
+                        content, "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
                     checked += 1;
                 }
             }

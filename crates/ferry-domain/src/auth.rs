@@ -88,11 +88,28 @@ mod tests {
 
     #[test]
     fn permission_table() {
-        let all = [P::Read, P::CreateMigration, P::CancelMigration, P::OperateMigration, P::ManageKeys];
-        let granted = |r: Role| all.iter().filter(|p| r.allows(**p)).copied().collect::<Vec<_>>();
+        let all = [
+            P::Read,
+            P::CreateMigration,
+            P::CancelMigration,
+            P::OperateMigration,
+            P::ManageKeys,
+        ];
+        let granted = |r: Role| {
+            all.iter()
+                .filter(|p| r.allows(**p))
+                .copied()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(granted(Role::Admin), all.to_vec());
-        assert_eq!(granted(Role::Sales), vec![P::Read, P::CreateMigration, P::CancelMigration]);
-        assert_eq!(granted(Role::Migrator), vec![P::Read, P::CancelMigration, P::OperateMigration]);
+        assert_eq!(
+            granted(Role::Sales),
+            vec![P::Read, P::CreateMigration, P::CancelMigration]
+        );
+        assert_eq!(
+            granted(Role::Migrator),
+            vec![P::Read, P::CancelMigration, P::OperateMigration]
+        );
         assert_eq!(granted(Role::Ops), vec![P::Read]);
     }
 

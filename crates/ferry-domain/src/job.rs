@@ -103,8 +103,14 @@ mod tests {
 
     #[test]
     fn start_mode_is_decided_by_state() {
-        assert_eq!(JobKind::for_start(MigrationState::Ready), Some(JobKind::Upload));
-        assert_eq!(JobKind::for_start(MigrationState::Uploaded), Some(JobKind::Recovery));
+        assert_eq!(
+            JobKind::for_start(MigrationState::Ready),
+            Some(JobKind::Upload)
+        );
+        assert_eq!(
+            JobKind::for_start(MigrationState::Uploaded),
+            Some(JobKind::Recovery)
+        );
         assert_eq!(JobKind::for_start(MigrationState::Draft), None);
         assert_eq!(JobKind::for_start(MigrationState::Uploading), None);
     }

@@ -15,5 +15,5 @@ pub use auth::{Permission, Role};
 pub use error::{FieldError, FieldErrors};
 pub use job::{JobKind, JobState};
 pub use migration::{NewMigration, NewMigrationInput};
-pub use newtypes::{Email, Phone, PersonName, SourceVersion, TenantSlug};
+pub use newtypes::{Email, PersonName, Phone, SourceVersion, TenantSlug};
 pub use state::{IllegalTransition, LifecycleEvent, MigrationState};

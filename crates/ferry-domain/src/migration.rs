@@ -96,7 +96,9 @@ impl SourceUrl {
             )));
         }
         if rest.is_empty() || s.len() > 2048 || s.chars().any(|c| c.is_control() || c == ' ') {
-            return Err(bad("a source URL has a location and no spaces or control characters".into()));
+            return Err(bad(
+                "a source URL has a location and no spaces or control characters".into(),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -112,11 +114,22 @@ impl NewMigrationInput {
         let mut errs = FieldErrors::default();
         let tenant = errs.check("tenant", TenantSlug::parse(&self.tenant));
         let customer_name = errs.check("customer_name", PersonName::parse(&self.customer_name));
-        let source_version = errs.check("source.version", SourceVersion::parse(&self.source.version));
-        let database_url = errs.check("source.database_url", SourceUrl::parse(&self.source.database_url));
-        let archive_url = errs.check("source.archive_url", SourceUrl::parse(&self.source.archive_url));
-        let requested_by_name = errs.check("requested_by.name", PersonName::parse(&self.requested_by.name));
-        let requested_by_email = errs.check("requested_by.email", Email::parse(&self.requested_by.email));
+        let source_version =
+            errs.check("source.version", SourceVersion::parse(&self.source.version));
+        let database_url = errs.check(
+            "source.database_url",
+            SourceUrl::parse(&self.source.database_url),
+        );
+        let archive_url = errs.check(
+            "source.archive_url",
+            SourceUrl::parse(&self.source.archive_url),
+        );
+        let requested_by_name = errs.check(
+            "requested_by.name",
+            PersonName::parse(&self.requested_by.name),
+        );
+        let requested_by_email =
+            errs.check("requested_by.email", Email::parse(&self.requested_by.email));
         let migrator_name = errs.check("migrator.name", PersonName::parse(&self.migrator.name));
         let migrator_email = errs.check("migrator.email", Email::parse(&self.migrator.email));
         let migrator_phone = errs.check("migrator.phone", Phone::parse(&self.migrator.phone));

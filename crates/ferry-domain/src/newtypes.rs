@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::FieldError;
 
@@ -50,7 +50,9 @@ impl TenantSlug {
             return Err(bad("a tenant slug starts with a lowercase letter"));
         }
         if raw.ends_with('-') || raw.contains("--") {
-            return Err(bad("hyphens in a tenant slug separate words: no trailing or double hyphen"));
+            return Err(bad(
+                "hyphens in a tenant slug separate words: no trailing or double hyphen",
+            ));
         }
         if !raw
             .chars()
@@ -87,7 +89,9 @@ impl Email {
             return Err(bad("an email address has the form name@domain"));
         };
         if local.is_empty() || local.len() > 64 || domain.contains('@') {
-            return Err(bad("an email address has exactly one '@' after a non-empty name"));
+            return Err(bad(
+                "an email address has exactly one '@' after a non-empty name",
+            ));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let label_ok = |l: &&str| {
@@ -105,6 +109,15 @@ impl Email {
     /// The comparison key: addresses that differ only in case are the same user.
     pub fn key(&self) -> String {
         self.0.to_lowercase()
+    }
+}
+
+/// Deserialising goes through [`Email::parse`], so an address read back from
+/// the store or a request body is as checked as one parsed by hand.
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Email::parse(&raw).map_err(|e| serde::de::Error::custom(e.message))
     }
 }
 
@@ -146,7 +159,9 @@ impl Phone {
             .chars()
             .all(|c| c.is_ascii_digit() || " .-/()".contains(c))
         {
-            return Err(bad("a phone number has digits, an optional leading '+' and separators"));
+            return Err(bad(
+                "a phone number has digits, an optional leading '+' and separators",
+            ));
         }
         let digits = body.chars().filter(char::is_ascii_digit).count();
         if !(5..=20).contains(&digits) {
@@ -261,7 +276,19 @@ mod tests {
         for ok in ["acme", "acme-gmbh", "a1", "x-2-y"] {
             assert!(TenantSlug::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "Acme", "1acme", "acme-", "ac--me", "ac_me", "ac me", "ac/me", "..", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "1acme",
+            "acme-",
+            "ac--me",
+            "ac_me",
+            "ac me",
+            "ac/me",
+            "..",
+            &"a".repeat(64),
+        ] {
             let err = TenantSlug::parse(bad).expect_err(bad);
             assert_eq!(err.code, "invalid_tenant_slug");
         }
@@ -272,8 +299,23 @@ mod tests {
         for ok in ["a@b.de", "First.Last+tag@sub.example.com", " x@y.io "] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.de", "a@b", "a@@b.de", "a b@c.de", "a@b..de", "a@-b.de", "a@b\u{0}.de"] {
-            assert_eq!(Email::parse(bad).expect_err(bad).code, "invalid_email", "{bad:?}");
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.de",
+            "a@b",
+            "a@@b.de",
+            "a b@c.de",
+            "a@b..de",
+            "a@-b.de",
+            "a@b\u{0}.de",
+        ] {
+            assert_eq!(
+                Email::parse(bad).expect_err(bad).code,
+                "invalid_email",
+                "{bad:?}"
+            );
         }
         assert_eq!(
             Email::parse("Ann@X.de").map(|e| e.key()).ok(),
@@ -288,7 +330,10 @@ mod tests {
         assert!(Phone::parse("call me").is_err());
         assert!(PersonName::parse("  ").is_err());
         assert!(PersonName::parse("Ann\u{7}").is_err());
-        assert_eq!(PersonName::parse(" Ann Lee ").map(|n| n.to_string()).ok(), Some("Ann Lee".into()));
+        assert_eq!(
+            PersonName::parse(" Ann Lee ").map(|n| n.to_string()).ok(),
+            Some("Ann Lee".into())
+        );
     }
 
     #[test]
@@ -300,8 +345,21 @@ mod tests {
         assert!(v("8.3 R01") > v("8.3"));
         assert!(v("10.0") > v("9.9"));
         assert!(v("7.1.0") == v("7.1"));
-        for bad in ["", "7", "seven", "7.x", "7.1 05", "7.1 R", "7..1", "1.2.3.4.5", "7.1 R5x"] {
-            assert_eq!(SourceVersion::parse(bad).expect_err(bad).code, "invalid_version");
+        for bad in [
+            "",
+            "7",
+            "seven",
+            "7.x",
+            "7.1 05",
+            "7.1 R",
+            "7..1",
+            "1.2.3.4.5",
+            "7.1 R5x",
+        ] {
+            assert_eq!(
+                SourceVersion::parse(bad).expect_err(bad).code,
+                "invalid_version"
+            );
         }
     }
 }

@@ -137,9 +137,15 @@ pub struct IllegalTransition {
 mod tests {
     use super::LifecycleEvent as E;
     use super::MigrationState as S;
-    use super::*;
 
-    const EVENTS: [E; 6] = [E::Commit, E::Reopen, E::Start, E::Finish, E::Complete, E::Cancel];
+    const EVENTS: [E; 6] = [
+        E::Commit,
+        E::Reopen,
+        E::Start,
+        E::Finish,
+        E::Complete,
+        E::Cancel,
+    ];
 
     /// The full table: every (state, event) pair, so adding a transition by
     /// accident fails here.

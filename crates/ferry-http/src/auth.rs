@@ -67,7 +67,11 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .ok_or(ApiError::Unauthenticated)?;
-            let record = state.store.find_active_key(&hash_key(key)).await?.ok_or(ApiError::BadKey)?;
+            let record = state
+                .store
+                .find_active_key(&hash_key(key))
+                .await?
+                .ok_or(ApiError::BadKey)?;
             Ok(Caller {
                 key_id: record.id,
                 role: record.role,

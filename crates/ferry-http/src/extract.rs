@@ -42,7 +42,8 @@ pub async fn json_body<T: DeserializeOwned>(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadJson(format!("cannot read the request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadJson(format!("cannot read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge(limit as u64));
         }
@@ -76,7 +77,10 @@ pub fn parse_id(raw: &str, what: &'static str) -> Result<String, ApiError> {
 }
 
 /// The caller's `Idempotency-Key`, if sent, with a hash of the body.
-pub fn idempotency_key(req: &HttpRequest, body: &[u8]) -> Result<Option<(String, String)>, ApiError> {
+pub fn idempotency_key(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<(String, String)>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
@@ -85,7 +89,9 @@ pub fn idempotency_key(req: &HttpRequest, body: &[u8]) -> Result<Option<(String,
         .ok()
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::BadHeader("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadHeader("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
+        })?;
     Ok(Some((key.to_owned(), hex::encode(Sha256::digest(body)))))
 }
 
@@ -100,7 +106,9 @@ pub fn if_match_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse::<i64>().ok())
         .map(Some)
-        .ok_or_else(|| ApiError::BadHeader("If-Match must be an ETag from a previous answer".into()))
+        .ok_or_else(|| {
+            ApiError::BadHeader("If-Match must be an ETag from a previous answer".into())
+        })
 }
 
 /// Whether the client's `If-None-Match` already names `etag`.

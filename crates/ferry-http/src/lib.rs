@@ -44,14 +44,25 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Starts the API on `listener`. Signals are not handled here: the caller
 /// stops the returned server (gracefully) when its shutdown token fires.
-pub fn serve(listener: TcpListener, state: AppState, workers: usize, shutdown_timeout: Duration) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    workers: usize,
+    shutdown_timeout: Duration,
+) -> std::io::Result<Server> {
     let doc = openapi::document();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         let max_body = data.settings.max_body_bytes;
-        let (app, _) = App::new().into_utoipa_app().configure(openapi::routes).split_for_parts();
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .configure(openapi::routes)
+            .split_for_parts();
         app.app_data(data.clone())
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadQuery(e.to_string()).into()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadQuery(e.to_string()).into()),
+            )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NoRoute.into()))
             .app_data(web::PayloadConfig::new(max_body))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
@@ -60,7 +71,9 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize, shutdown_ti
                     .insert_header(("Location", "/docs/"))
                     .finish()
             }))
-            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NoRoute) }))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::NoRoute)
+            }))
             .wrap(from_fn(request_id_header))
             .wrap(from_fn(track_metrics))
             .wrap(TracingLogger::default())
@@ -82,7 +95,8 @@ async fn request_id_header(
     let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let mut res = next.call(req).await?;
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
 }
@@ -95,7 +109,9 @@ async fn track_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let res = next.call(req).await?;
     let status = res.status().as_u16().to_string();
     metrics::counter!("ferry_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)

@@ -76,7 +76,10 @@ pub enum ApiError {
     #[error("a request with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
     #[error("{dependency} is unavailable")]
-    Unavailable { dependency: &'static str, cause: String },
+    Unavailable {
+        dependency: &'static str,
+        cause: String,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -121,7 +124,9 @@ impl ApiError {
         match self {
             ApiError::Validation(errors) => p.errors = errors.clone(),
             ApiError::Transition(t) => p.current_state = Some(t.from),
-            ApiError::Unavailable { dependency, .. } => p.dependency = Some((*dependency).to_owned()),
+            ApiError::Unavailable { dependency, .. } => {
+                p.dependency = Some((*dependency).to_owned())
+            }
             ApiError::TooLarge(limit) => p.limit = Some(*limit),
             _ => {}
         }
@@ -143,8 +148,12 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::BadKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::TenantForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadHeader(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Transition(_)
@@ -159,7 +168,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            ApiError::Internal(cause) => tracing::error!(code = self.code(), cause = %cause, "request failed"),
+            ApiError::Internal(cause) => {
+                tracing::error!(code = self.code(), cause = %cause, "request failed")
+            }
             ApiError::Unavailable { dependency, cause } => {
                 tracing::warn!(code = self.code(), dependency, cause = %cause, "dependency unavailable")
             }
@@ -168,7 +179,10 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("application/problem+json");
         if matches!(self, ApiError::Unauthenticated | ApiError::BadKey) {
-            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ferry\"")));
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ferry\""),
+            ));
         }
         if matches!(self, ApiError::Unavailable { .. }) {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

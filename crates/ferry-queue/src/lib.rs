@@ -73,13 +73,20 @@ impl std::fmt::Debug for Queue {
 impl Queue {
     /// Connects to the queue at `url`; `namespace` keeps several deployments
     /// (or tests) apart on one Redis.
-    pub async fn connect(url: &str, namespace: &str, tuning: QueueTuning) -> Result<Queue, QueueError> {
+    pub async fn connect(
+        url: &str,
+        namespace: &str,
+        tuning: QueueTuning,
+    ) -> Result<Queue, QueueError> {
         let queue_name = format!("{namespace}:jobs");
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool: SqlitePool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+            let pool: SqlitePool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
             SqliteStorage::setup(&pool)
                 .await
                 .map_err(|e| QueueError::Setup(e.to_string()))?;
@@ -109,15 +116,23 @@ impl Queue {
                 .missed_heartbeats(tuning.missed_heartbeats);
             Ok(Queue::Redis(RedisStorage::new(conn).with_config(config)))
         } else {
-            Err(QueueError::UnsupportedUrl(url.split('@').next_back().unwrap_or(url).to_owned()))
+            Err(QueueError::UnsupportedUrl(
+                url.split('@').next_back().unwrap_or(url).to_owned(),
+            ))
         }
     }
 
     /// Enqueues one job message.
     pub async fn push(&self, message: JobMessage) -> Result<(), QueueError> {
         match self.clone() {
-            Queue::Sqlite(mut s) => s.push(message).await.map_err(|e| QueueError::Push(e.to_string())),
-            Queue::Redis(mut s) => s.push(message).await.map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Sqlite(mut s) => s
+                .push(message)
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Redis(mut s) => s
+                .push(message)
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
         }
     }
 
@@ -143,8 +158,14 @@ impl Queue {
     /// otherwise). Job history lives in the state database, not here.
     pub async fn vacuum(&self) -> Result<usize, QueueError> {
         match self.clone() {
-            Queue::Sqlite(mut s) => s.vacuum().await.map_err(|e| QueueError::Push(e.to_string())),
-            Queue::Redis(mut s) => s.vacuum().await.map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Sqlite(mut s) => s
+                .vacuum()
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Redis(mut s) => s
+                .vacuum()
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
         }
     }
 

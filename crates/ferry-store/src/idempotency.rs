@@ -41,7 +41,10 @@ pub enum IdempotencyClaim<T> {
 /// key was used before. `ON CONFLICT DO NOTHING` makes a concurrent first call
 /// wait for the other transaction (PostgreSQL) or the write lock (SQLite), so
 /// the record read afterwards is the committed one.
-pub(crate) async fn claim(tx: &mut Transaction<'static, Any>, idem: &Idempotent<'_>) -> Result<Option<IdempotencyRecord>> {
+pub(crate) async fn claim(
+    tx: &mut Transaction<'static, Any>,
+    idem: &Idempotent<'_>,
+) -> Result<Option<IdempotencyRecord>> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (api_key_id, operation, idem_key, request_hash, status, body, created_at) \
          VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING",

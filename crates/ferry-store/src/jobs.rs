@@ -81,10 +81,12 @@ impl Store {
             return Ok(Ok(IdempotencyClaim::Replay(previous)));
         }
         let before = transition_before(&mut tx, migration_id).await?;
-        let kind = JobKind::for_start(before).ok_or(StoreError::Transition(ferry_domain::IllegalTransition {
-            from: before,
-            event: LifecycleEvent::Start,
-        }))?;
+        let kind = JobKind::for_start(before).ok_or(StoreError::Transition(
+            ferry_domain::IllegalTransition {
+                from: before,
+                event: LifecycleEvent::Start,
+            },
+        ))?;
         let migration = transition_in(&mut tx, migration_id, LifecycleEvent::Start, None).await?;
         let now = now();
         let job = JobRecord {
@@ -101,7 +103,9 @@ impl Store {
             started_at: None,
             finished_at: None,
         };
-        let sql = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL)");
+        let sql = format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL)"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&job.id)
             .bind(&job.migration_id)
@@ -171,7 +175,12 @@ impl Store {
     /// Records the job's end and, on success, moves the migration to
     /// `uploaded`, in one transaction. A migration cancelled meanwhile stays
     /// cancelled. Finishing an already finished job changes nothing.
-    pub async fn job_finished(&self, id: &str, state: JobState, error: Option<&str>) -> Result<Option<JobRecord>> {
+    pub async fn job_finished(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<Option<JobRecord>> {
         let mut tx = self.pool.begin().await?;
         let now = now();
         let done = sqlx::query(
@@ -188,10 +197,18 @@ impl Store {
             return Ok(None);
         }
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let job = job_from_row(&sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await?)?;
+        let job = job_from_row(
+            &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?,
+        )?;
         if state == JobState::Succeeded {
             let current = transition_before(&mut tx, &job.migration_id).await?;
-            if matches!(current, MigrationState::Uploading | MigrationState::Recovering) {
+            if matches!(
+                current,
+                MigrationState::Uploading | MigrationState::Recovering
+            ) {
                 transition_in(&mut tx, &job.migration_id, LifecycleEvent::Finish, None).await?;
             }
         }
@@ -211,7 +228,10 @@ impl Store {
     }
 }
 
-async fn transition_before(tx: &mut sqlx::Transaction<'static, sqlx::Any>, migration_id: &str) -> Result<MigrationState> {
+async fn transition_before(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    migration_id: &str,
+) -> Result<MigrationState> {
     let row = sqlx::query("SELECT state FROM migrations WHERE id = $1")
         .bind(migration_id)
         .fetch_optional(&mut **tx)

@@ -97,7 +97,9 @@ impl Store {
 
     /// The active key with this hash, if any.
     pub async fn find_active_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key_hash)
             .fetch_optional(&self.pool)
@@ -119,11 +121,12 @@ impl Store {
 
     /// Revokes a key; returns false when no active key has that id.
     pub async fn revoke_key(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 }

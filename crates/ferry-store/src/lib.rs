@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
@@ -83,7 +83,11 @@ pub struct Store {
 impl Store {
     /// Connects and brings the schema up to date. A SQLite file is created if
     /// it does not exist (embedded mode needs zero setup).
-    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Store> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -103,7 +107,11 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // SQLite allows one writer; a small pool with WAL keeps readers
             // concurrent without turning writes into busy errors.
-            .max_connections(if backend == Backend::Sqlite { max_connections.min(8) } else { max_connections })
+            .max_connections(if backend == Backend::Sqlite {
+                max_connections.min(8)
+            } else {
+                max_connections
+            })
             .acquire_timeout(acquire_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -118,7 +126,9 @@ impl Store {
             .connect_with(opts)
             .await?;
         if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, backend })

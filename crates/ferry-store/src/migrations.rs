@@ -129,7 +129,9 @@ impl Store {
             .execute(&mut *tx)
             .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::TenantTaken(record.tenant)),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::TenantTaken(record.tenant));
+            }
             other => {
                 other?;
             }
@@ -171,13 +173,19 @@ impl Store {
             sql.push_str(&format!(" AND id > ${}", binds.len()));
         }
         // One extra row tells whether a next page exists.
-        sql.push_str(&format!(" ORDER BY id LIMIT {}", u64::from(filter.limit) + 1));
+        sql.push_str(&format!(
+            " ORDER BY id LIMIT {}",
+            u64::from(filter.limit) + 1
+        ));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in &binds {
             query = query.bind(b);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let mut items = rows.iter().map(migration_from_row).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(migration_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > filter.limit as usize {
             items.truncate(filter.limit as usize);
             items.last().map(|m| m.id.clone())

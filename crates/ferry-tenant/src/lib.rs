@@ -16,7 +16,10 @@ pub enum TenantStoreError {
     #[error("unsupported tenant store URL '{0}': use file://, s3:// or memory://")]
     UnsupportedUrl(String),
     #[error("cannot create the tenant store folder {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("object store error: {0}")]
     Store(#[from] object_store::Error),
     #[error("tenant store did not answer within {0:?}")]
@@ -34,7 +37,8 @@ impl TenantStore {
     /// Opens the store at `url`. For `s3://bucket/prefix`, credentials,
     /// region and endpoint come from the usual `AWS_*` variables.
     pub fn open(url: &str) -> Result<TenantStore, TenantStoreError> {
-        let parsed = url::Url::parse(url).map_err(|_| TenantStoreError::UnsupportedUrl(url.to_owned()))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| TenantStoreError::UnsupportedUrl(url.to_owned()))?;
         let (inner, kind): (Arc<dyn ObjectStore>, _) = match parsed.scheme() {
             "file" => {
                 let dir = parsed
@@ -50,7 +54,9 @@ impl TenantStore {
             }
             "s3" => {
                 let bucket = parsed.host_str().unwrap_or_default();
-                let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+                let s3 = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()?;
                 let prefix = parsed.path().trim_matches('/');
                 if prefix.is_empty() {
                     (Arc::new(s3), "s3")
@@ -93,7 +99,9 @@ mod tests {
     async fn file_store_is_created_and_answers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("tenants");
-        let url = url::Url::from_directory_path(&root).expect("url").to_string();
+        let url = url::Url::from_directory_path(&root)
+            .expect("url")
+            .to_string();
         let store = TenantStore::open(&url).expect("open");
         assert!(root.is_dir());
         store.ping(Duration::from_secs(1)).await.expect("ping");
@@ -103,12 +111,21 @@ mod tests {
             .put(&path, PutPayload::from_static(b"hello"))
             .await
             .expect("put");
-        assert_eq!(std::fs::read(root.join("acme/documents/a.txt")).expect("read"), b"hello");
+        assert_eq!(
+            std::fs::read(root.join("acme/documents/a.txt")).expect("read"),
+            b"hello"
+        );
     }
 
     #[test]
     fn unknown_schemes_are_refused() {
-        assert!(matches!(TenantStore::open("ftp://x/y"), Err(TenantStoreError::UnsupportedUrl(_))));
-        assert!(matches!(TenantStore::open("not a url"), Err(TenantStoreError::UnsupportedUrl(_))));
+        assert!(matches!(
+            TenantStore::open("ftp://x/y"),
+            Err(TenantStoreError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            TenantStore::open("not a url"),
+            Err(TenantStoreError::UnsupportedUrl(_))
+        ));
     }
 }

@@ -18,7 +18,11 @@ use crate::WorkerDeps;
 /// wait this long for the row before deciding the start was rolled back.
 const ROW_WAIT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn handle(msg: JobMessage, deps: Data<Arc<WorkerDeps>>, worker: WorkerContext) -> Result<(), BoxDynError> {
+pub(crate) async fn handle(
+    msg: JobMessage,
+    deps: Data<Arc<WorkerDeps>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
     let Some(job) = take(&deps, &msg.job_id, worker.name()).await? else {
         return Ok(());
     };
@@ -30,14 +34,18 @@ async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
     tracing::info!(attempt = job.attempts, "job running");
     match run_job(deps, &job).await {
         Ok(()) => {
-            deps.store.job_finished(&job.id, JobState::Succeeded, None).await?;
+            deps.store
+                .job_finished(&job.id, JobState::Succeeded, None)
+                .await?;
             tracing::info!("job succeeded");
         }
         Err(e) => {
             // A failure that will not heal by retrying (the transfer issue
             // adds retries with back-off for transient ones inside the job).
             let message = format!("{e:#}");
-            deps.store.job_finished(&job.id, JobState::Failed, Some(&message)).await?;
+            deps.store
+                .job_finished(&job.id, JobState::Failed, Some(&message))
+                .await?;
             tracing::warn!(error = %message, "job failed");
         }
     }
@@ -46,7 +54,11 @@ async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
 
 /// Marks the job running for this worker, or `None` when there is nothing to
 /// do: the job is finished (a redelivery) or its start was rolled back.
-async fn take(deps: &WorkerDeps, job_id: &str, worker: &str) -> Result<Option<JobRecord>, BoxDynError> {
+async fn take(
+    deps: &WorkerDeps,
+    job_id: &str,
+    worker: &str,
+) -> Result<Option<JobRecord>, BoxDynError> {
     let deadline = tokio::time::Instant::now() + ROW_WAIT;
     loop {
         if let Some(job) = deps.store.job_started(job_id, worker).await? {

@@ -48,10 +48,19 @@ pub fn unique_worker_name() -> String {
 }
 
 /// Runs the worker until `shutdown` is cancelled.
-pub async fn run(queue: Queue, deps: WorkerDeps, settings: WorkerSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    queue: Queue,
+    deps: WorkerDeps,
+    settings: WorkerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let name = unique_worker_name();
     tracing::info!(worker = %name, queue = queue.kind(), concurrency = settings.concurrency, "worker starting");
-    let vacuum = tokio::spawn(vacuum_loop(queue.clone(), settings.vacuum_interval, shutdown.clone()));
+    let vacuum = tokio::spawn(vacuum_loop(
+        queue.clone(),
+        settings.vacuum_interval,
+        shutdown.clone(),
+    ));
     let deps = Arc::new(deps);
     let signal = {
         let shutdown = shutdown.clone();

@@ -120,7 +120,10 @@ impl Settings {
 
     /// Creates the data folder when an embedded default needs it.
     pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
-        if self.database_url.is_none() || self.queue_url.is_none() || self.tenant_store_url.is_none() {
+        if self.database_url.is_none()
+            || self.queue_url.is_none()
+            || self.tenant_store_url.is_none()
+        {
             std::fs::create_dir_all(&self.data_dir)?;
         }
         Ok(())
@@ -129,14 +132,20 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(u) => u.expose_secret().to_owned(),
-            None => format!("sqlite://{}", self.data_dir_abs().join("ferry.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir_abs().join("ferry.db").display()
+            ),
         }
     }
 
     pub fn queue_url(&self) -> String {
         match &self.queue_url {
             Some(u) => u.expose_secret().to_owned(),
-            None => format!("sqlite://{}", self.data_dir_abs().join("queue.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir_abs().join("queue.db").display()
+            ),
         }
     }
 

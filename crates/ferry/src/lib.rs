@@ -56,11 +56,20 @@ impl Services {
         )
         .await
         .context("connecting to the state database")?;
-        let queue = Queue::connect(&settings.queue_url(), &settings.queue_namespace, queue_tuning(settings))
-            .await
-            .context("connecting to the queue")?;
-        let tenants = TenantStore::open(&settings.tenant_store_url()).context("opening the tenant store")?;
-        Ok(Services { store, queue, tenants })
+        let queue = Queue::connect(
+            &settings.queue_url(),
+            &settings.queue_namespace,
+            queue_tuning(settings),
+        )
+        .await
+        .context("connecting to the queue")?;
+        let tenants =
+            TenantStore::open(&settings.tenant_store_url()).context("opening the tenant store")?;
+        Ok(Services {
+            store,
+            queue,
+            tenants,
+        })
     }
 }
 
@@ -75,7 +84,10 @@ fn queue_tuning(settings: &Settings) -> QueueTuning {
 /// Makes sure an admin key exists. On a first start the configured bootstrap
 /// key (or a generated one) becomes the admin key; a generated key is returned
 /// so the caller can print it, once.
-pub async fn ensure_bootstrap_key(store: &Store, settings: &Settings) -> anyhow::Result<Option<String>> {
+pub async fn ensure_bootstrap_key(
+    store: &Store,
+    settings: &Settings,
+) -> anyhow::Result<Option<String>> {
     let (key, generated) = match &settings.bootstrap_admin_key {
         Some(k) => (k.expose_secret().to_owned(), false),
         None => (ferry_http::auth::generate_key(), true),
@@ -108,7 +120,8 @@ impl Application {
     pub async fn build(settings: Settings, parts: Parts) -> anyhow::Result<Application> {
         let services = Services::connect(&settings).await?;
         let (listener, addr, new_admin_key) = if parts.api() {
-            let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+            let listener = TcpListener::bind(&settings.bind)
+                .with_context(|| format!("binding {}", settings.bind))?;
             let addr = listener.local_addr()?;
             let key = ensure_bootstrap_key(&services.store, &settings).await?;
             (Some(listener), Some(addr), key)
@@ -160,7 +173,9 @@ impl Application {
                     metrics: ferry_http::metrics_handle(),
                 };
                 let workers = if s.http_workers == 0 {
-                    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(2)
                 } else {
                     s.http_workers
                 };
@@ -227,15 +242,16 @@ pub fn shutdown_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    t.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -11,7 +11,11 @@ use ferry_domain::{Role, TenantSlug};
 use ferry_store::{NewApiKey, Store};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Moves an on-premises CRM installation into a cloud tenant")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Moves an on-premises CRM installation into a cloud tenant"
+)]
 struct Cli {
     /// TOML configuration file (also FERRY_CONFIG); FERRY_* variables override it.
     #[arg(long, global = true)]
@@ -73,7 +77,10 @@ fn main() -> ExitCode {
         }
     };
     ferry::telemetry::init(settings.log_format, &settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferry: cannot start the runtime: {e}");
@@ -106,7 +113,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings, parts).await?;
     if let Some(key) = &app.new_admin_key {
         // Printed, not logged: logs are shipped elsewhere, a terminal is not.
-        println!("\n  No API key existed, so an admin key was created. It is shown only now:\n\n    {key}\n");
+        println!(
+            "\n  No API key existed, so an admin key was created. It is shown only now:\n\n    {key}\n"
+        );
     }
     if let Some(addr) = app.addr() {
         println!("ferry listening on http://{addr} (docs at http://{addr}/docs/)");
@@ -116,13 +125,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 
 async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     settings.prepare_data_dir()?;
-    let store = Store::connect(&settings.database_url(), 2, std::time::Duration::from_secs(10))
-        .await
-        .context("connecting to the state database")?;
+    let store = Store::connect(
+        &settings.database_url(),
+        2,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .context("connecting to the state database")?;
     match command {
         KeysCommand::Create { role, tenant, name } => {
             let tenant = tenant
-                .map(|t| TenantSlug::parse(&t).map(|t| t.to_string()).map_err(|e| anyhow::anyhow!(e.message)))
+                .map(|t| {
+                    TenantSlug::parse(&t)
+                        .map(|t| t.to_string())
+                        .map_err(|e| anyhow::anyhow!(e.message))
+                })
                 .transpose()?;
             let key = ferry_http::auth::generate_key();
             let record = store
@@ -134,7 +151,10 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                     key_hash: ferry_http::auth::hash_key(&key),
                 })
                 .await?;
-            eprintln!("created {} key {} (shown once; store it now)", record.role, record.id);
+            eprintln!(
+                "created {} key {} (shown once; store it now)",
+                record.role, record.id
+            );
             println!("{key}");
         }
         KeysCommand::List => {
@@ -145,7 +165,9 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                     k.role,
                     k.tenant.as_deref().unwrap_or("*"),
                     k.name,
-                    k.revoked_at.as_deref().map_or("active".to_owned(), |t| format!("revoked {t}"))
+                    k.revoked_at
+                        .as_deref()
+                        .map_or("active".to_owned(), |t| format!("revoked {t}"))
                 );
             }
         }

@@ -16,7 +16,11 @@ pub fn init(format: LogFormat, filter: &str) {
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

@@ -52,15 +52,25 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         async { state.queue.ping(t).await.map_err(|e| e.to_string()) },
         async { state.tenants.ping(t).await.map_err(|e| e.to_string()) },
     );
-    let results = [("database", db), ("queue", queue), ("tenant_store", tenants)];
+    let results = [
+        ("database", db),
+        ("queue", queue),
+        ("tenant_store", tenants),
+    ];
     if let Some((dependency, Err(cause))) = results.iter().find(|(_, r)| r.is_err()) {
         return Err(ApiError::Unavailable {
             dependency,
             cause: cause.clone(),
         });
     }
-    let checks = results.into_iter().map(|(name, _)| (name, "ok".to_owned())).collect();
-    Ok(HttpResponse::Ok().json(Readiness { status: "ready", checks }))
+    let checks = results
+        .into_iter()
+        .map(|(name, _)| (name, "ok".to_owned()))
+        .collect();
+    Ok(HttpResponse::Ok().json(Readiness {
+        status: "ready",
+        checks,
+    }))
 }
 
 /// Prometheus metrics in the text exposition format.

@@ -41,7 +41,9 @@ pub async fn get_job(
     let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..16]);
     if not_modified(&req, &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))

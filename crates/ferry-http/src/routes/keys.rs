@@ -50,7 +50,11 @@ pub async fn create_key(
     let mut errors = Vec::new();
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "invalid_name", "a key name has 1 to 100 printable characters"));
+        errors.push(FieldError::new(
+            "name",
+            "invalid_name",
+            "a key name has 1 to 100 printable characters",
+        ));
     }
     let tenant = match input.tenant.as_deref().map(TenantSlug::parse) {
         None => None,
@@ -92,7 +96,10 @@ pub async fn create_key(
     security(("bearer" = []))
 )]
 #[get("/keys")]
-pub async fn list_keys(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_keys(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageKeys)?;
     let keys = state.store.list_keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
@@ -113,7 +120,11 @@ pub async fn list_keys(caller: Caller, state: web::Data<AppState>) -> Result<Htt
     security(("bearer" = []))
 )]
 #[delete("/keys/{id}")]
-pub async fn revoke_key(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_key(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageKeys)?;
     let id = parse_id(&id, "key")?;
     if state.store.revoke_key(&id).await? {
@@ -123,4 +134,3 @@ pub async fn revoke_key(caller: Caller, state: web::Data<AppState>, id: web::Pat
         Err(ApiError::NotFound("key"))
     }
 }
-

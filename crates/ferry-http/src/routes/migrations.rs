@@ -3,9 +3,13 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use ferry_domain::{FieldError, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug};
+use ferry_domain::{
+    FieldError, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug,
+};
 use ferry_queue::JobMessage;
-use ferry_store::{IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter, MigrationRecord, StoreError};
+use ferry_store::{
+    IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter, MigrationRecord, StoreError,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -16,7 +20,11 @@ use crate::state::AppState;
 use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView};
 
 /// Loads a migration the caller may see; others' are 404 like unknown ids.
-pub(crate) async fn visible_migration(state: &AppState, caller: &Caller, raw_id: &str) -> Result<MigrationRecord, ApiError> {
+pub(crate) async fn visible_migration(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<MigrationRecord, ApiError> {
     let id = parse_id(raw_id, "migration")?;
     match state.store.get_migration(&id).await? {
         Some(m) if caller.sees(&m.tenant) => Ok(m),
@@ -80,11 +88,14 @@ pub async fn create_migration(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateMigration)?;
-    let (input, raw) = json_body::<NewMigrationInput>(&req, payload, state.settings.max_body_bytes).await?;
+    let (input, raw) =
+        json_body::<NewMigrationInput>(&req, payload, state.settings.max_body_bytes).await?;
     let idem = idempotency_key(&req, &raw)?;
     let new = input.validate().map_err(|e| ApiError::Validation(e.0))?;
     if !caller.sees(new.tenant.as_str()) {
-        return Err(ApiError::TenantForbidden(caller.tenant.clone().unwrap_or_default()));
+        return Err(ApiError::TenantForbidden(
+            caller.tenant.clone().unwrap_or_default(),
+        ));
     }
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let idem_ref = idem.as_ref().map(|(key, hash)| Idempotent {
@@ -96,7 +107,10 @@ pub async fn create_migration(
     let claim = state
         .store
         .create_migration(&id, &new, idem_ref, |m| {
-            (201, serde_json::to_string(&MigrationView::from(m)).unwrap_or_default())
+            (
+                201,
+                serde_json::to_string(&MigrationView::from(m)).unwrap_or_default(),
+            )
         })
         .await?;
     match claim {
@@ -110,7 +124,10 @@ pub async fn create_migration(
             );
             Ok(res)
         }
-        IdempotencyClaim::Replay(previous) => replay(previous, idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or("")),
+        IdempotencyClaim::Replay(previous) => replay(
+            previous,
+            idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),
+        ),
     }
 }
 
@@ -174,7 +191,11 @@ pub async fn list_migrations(
         Some(c) => match uuid::Uuid::parse_str(c) {
             Ok(u) => Some(u.hyphenated().to_string()),
             Err(_) => {
-                errors.push(FieldError::new("cursor", "invalid_cursor", "use the next_cursor of a previous page"));
+                errors.push(FieldError::new(
+                    "cursor",
+                    "invalid_cursor",
+                    "use the next_cursor of a previous page",
+                ));
                 None
             }
         },
@@ -182,14 +203,23 @@ pub async fn list_migrations(
     let max = state.settings.max_page_size;
     let limit = q.limit.unwrap_or(50.min(max));
     if limit == 0 || limit > max {
-        errors.push(FieldError::new("limit", "invalid_limit", format!("limit is 1 to {max}")));
+        errors.push(FieldError::new(
+            "limit",
+            "invalid_limit",
+            format!("limit is 1 to {max}"),
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     // A tenant-limited key lists only its tenant, whatever it asked for.
     let tenant = match (&caller.tenant, tenant) {
-        (Some(own), Some(asked)) if *own != asked => return Ok(HttpResponse::Ok().json(MigrationPage { items: vec![], next_cursor: None })),
+        (Some(own), Some(asked)) if *own != asked => {
+            return Ok(HttpResponse::Ok().json(MigrationPage {
+                items: vec![],
+                next_cursor: None,
+            }));
+        }
         (Some(own), _) => Some(own.clone()),
         (None, asked) => asked,
     };
@@ -230,7 +260,9 @@ pub async fn get_migration(
     caller.require(Permission::Read)?;
     let m = visible_migration(&state, &caller, &id).await?;
     if not_modified(&req, &etag(&m)) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag(&m))).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag(&m)))
+            .finish());
     }
     Ok(migration_response(actix_web::http::StatusCode::OK, &m))
 }
@@ -256,7 +288,10 @@ async fn lifecycle(
         other => other?,
     };
     tracing::info!(migration_id = %updated.id, event = event.as_str(), state = %updated.state, "migration moved");
-    Ok(migration_response(actix_web::http::StatusCode::OK, &updated))
+    Ok(migration_response(
+        actix_web::http::StatusCode::OK,
+        &updated,
+    ))
 }
 
 macro_rules! lifecycle_route {
@@ -390,7 +425,10 @@ pub async fn start_migration(
                     job: JobView::from(&s.job),
                 }))
         }
-        IdempotencyClaim::Replay(previous) => replay(previous, idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or("")),
+        IdempotencyClaim::Replay(previous) => replay(
+            previous,
+            idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),
+        ),
     }
 }
 

@@ -1,0 +1,475 @@
+//! The source's users and satellites (SPEC §3.2), loaded by the migrator from
+//! a CSV or JSON upload and checked row by row into a [`Roster`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::codes;
+use crate::newtypes::{Email, PersonName};
+
+/// One invalid roster row or field. Every one is reported, not only the first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RowError {
+    /// Spreadsheet row (header = 1) when the roster came as CSV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    /// The CSV column (`emails`) or the JSON path (`users[3].emails`).
+    pub field: String,
+    pub value: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A source user as uploaded: plain strings, so every bad field can be listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterUserInput {
+    #[schema(example = "u1001")]
+    pub user_id: String,
+    #[schema(example = "Ann Admin")]
+    pub full_name: String,
+    /// One or more addresses; the first is the default user name.
+    #[schema(example = json!(["ann@acme.example"]))]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub position: String,
+    #[serde(default)]
+    pub is_admin: bool,
+    #[serde(default)]
+    pub old_license: Option<String>,
+    #[serde(default)]
+    pub old_addons: Vec<String>,
+    #[serde(default)]
+    pub on_travel: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Where the row came from in a CSV upload, so errors found later name it.
+    #[serde(skip)]
+    pub source_row: Option<u64>,
+}
+
+/// A satellite (remote office that syncs) as uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SatelliteInput {
+    #[schema(example = "Branch Hamburg")]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A checked source user. Fields are private: a value is proof of the checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SourceUser {
+    user_id: String,
+    #[schema(value_type = String)]
+    full_name: PersonName,
+    #[schema(value_type = Vec<String>)]
+    emails: Vec<Email>,
+    group: String,
+    position: String,
+    is_admin: bool,
+    old_license: Option<String>,
+    old_addons: Vec<String>,
+    on_travel: bool,
+    active: bool,
+}
+
+impl SourceUser {
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    pub fn full_name(&self) -> &PersonName {
+        &self.full_name
+    }
+    /// Never empty.
+    pub fn emails(&self) -> &[Email] {
+        &self.emails
+    }
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+    pub fn position(&self) -> &str {
+        &self.position
+    }
+    pub fn is_admin(&self) -> bool {
+        self.is_admin
+    }
+    pub fn old_license(&self) -> Option<&str> {
+        self.old_license.as_deref()
+    }
+    pub fn old_addons(&self) -> &[String] {
+        &self.old_addons
+    }
+    pub fn on_travel(&self) -> bool {
+        self.on_travel
+    }
+    pub fn active(&self) -> bool {
+        self.active
+    }
+    /// Whether one of the user's addresses equals `key` (an [`Email::key`]).
+    pub fn has_address(&self, key: &str) -> bool {
+        // ASCII addresses (nearly all) compare without allocating a lowercase copy.
+        self.emails
+            .iter()
+            .any(|e| e.as_str().eq_ignore_ascii_case(key) || (!e.as_str().is_ascii() && e.key() == key))
+    }
+}
+
+/// A checked satellite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Satellite {
+    name: String,
+    active: bool,
+}
+
+impl Satellite {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn active(&self) -> bool {
+        self.active
+    }
+}
+
+/// The source's users and satellites, in upload order, user ids unique.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Roster {
+    users: Vec<SourceUser>,
+    satellites: Vec<Satellite>,
+    /// user id → position in `users`, for O(1) lookups on million-row imports.
+    #[serde(skip)]
+    #[schema(ignore)]
+    index: HashMap<String, usize>,
+}
+
+const MAX_USER_ID: usize = 64;
+const MAX_TEXT: usize = 200;
+
+impl Roster {
+    /// Checks every user and satellite; reports every bad row. A duplicate user
+    /// id is an error; a duplicate email across users is not (it is pre-flight
+    /// check 2, resolvable by choosing user names).
+    pub fn from_inputs(users: &[RosterUserInput], satellites: &[SatelliteInput]) -> Result<Roster, Vec<RowError>> {
+        let mut errors = Vec::new();
+        let mut out = Vec::with_capacity(users.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(users.len());
+        let mut first_seen: HashMap<String, String> = HashMap::new();
+        for (i, input) in users.iter().enumerate() {
+            let at = Locator {
+                row: input.source_row,
+                prefix: format!("users[{i}]."),
+            };
+            let Some(user) = check_user(input, &at, &mut errors) else {
+                continue;
+            };
+            if let Some(first) = first_seen.get(&user.user_id) {
+                errors.push(at.error(
+                    "user_id",
+                    &user.user_id,
+                    codes::DUPLICATE_USER_ID,
+                    format!("user id '{}' already appears at {first}", user.user_id),
+                ));
+                continue;
+            }
+            first_seen.insert(user.user_id.clone(), at.describe());
+            index.insert(user.user_id.clone(), out.len());
+            out.push(user);
+        }
+        let mut sats: Vec<Satellite> = Vec::with_capacity(satellites.len());
+        for (i, s) in satellites.iter().enumerate() {
+            let at = Locator {
+                row: None,
+                prefix: format!("satellites[{i}]."),
+            };
+            let name = s.name.trim();
+            if let Err(msg) = check_text(name, MAX_TEXT).and_then(|()| non_empty(name)) {
+                errors.push(at.error("name", &s.name, codes::INVALID_SATELLITE, msg));
+            } else if sats.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
+                let msg = format!("satellite '{name}' is listed twice");
+                errors.push(at.error("name", &s.name, codes::DUPLICATE_SATELLITE, msg));
+            } else {
+                sats.push(Satellite {
+                    name: name.to_owned(),
+                    active: s.active,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(Roster {
+                users: out,
+                satellites: sats,
+                index,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn users(&self) -> &[SourceUser] {
+        &self.users
+    }
+    pub fn satellites(&self) -> &[Satellite] {
+        &self.satellites
+    }
+    pub fn user(&self, user_id: &str) -> Option<&SourceUser> {
+        self.position(user_id).map(|i| &self.users[i])
+    }
+    /// Position of a user in [`Roster::users`].
+    pub fn position(&self, user_id: &str) -> Option<usize> {
+        self.index.get(user_id).copied()
+    }
+    pub fn active_users(&self) -> impl Iterator<Item = &SourceUser> {
+        self.users.iter().filter(|u| u.active)
+    }
+    /// Users with `email` among their addresses, case-insensitively.
+    pub fn users_with_address<'a>(&'a self, email: &Email) -> impl Iterator<Item = &'a SourceUser> {
+        let key = email.key();
+        self.users.iter().filter(move |u| u.emails.iter().any(|e| e.key() == key))
+    }
+    /// The wire form, for persisting a roster and loading it again through
+    /// [`Roster::from_inputs`] (so stored data is re-checked, never trusted).
+    pub fn to_inputs(&self) -> (Vec<RosterUserInput>, Vec<SatelliteInput>) {
+        let users = self
+            .users
+            .iter()
+            .map(|u| RosterUserInput {
+                user_id: u.user_id.clone(),
+                full_name: u.full_name.to_string(),
+                emails: u.emails.iter().map(ToString::to_string).collect(),
+                group: u.group.clone(),
+                position: u.position.clone(),
+                is_admin: u.is_admin,
+                old_license: u.old_license.clone(),
+                old_addons: u.old_addons.clone(),
+                on_travel: u.on_travel,
+                active: u.active,
+                source_row: None,
+            })
+            .collect();
+        let sats = self
+            .satellites
+            .iter()
+            .map(|s| SatelliteInput {
+                name: s.name.clone(),
+                active: s.active,
+            })
+            .collect();
+        (users, sats)
+    }
+}
+
+/// Names a row in errors: CSV row and column, or JSON path.
+struct Locator {
+    row: Option<u64>,
+    prefix: String,
+}
+
+impl Locator {
+    fn error(&self, field: &str, value: &str, code: &'static str, message: String) -> RowError {
+        RowError {
+            row: self.row,
+            field: match self.row {
+                Some(_) => field.to_owned(),
+                None => format!("{}{field}", self.prefix),
+            },
+            value: value.to_owned(),
+            code,
+            message,
+        }
+    }
+    fn describe(&self) -> String {
+        match self.row {
+            Some(r) => format!("row {r}"),
+            None => self.prefix.trim_end_matches('.').to_owned(),
+        }
+    }
+}
+
+fn check_user(input: &RosterUserInput, at: &Locator, errors: &mut Vec<RowError>) -> Option<SourceUser> {
+    let before = errors.len();
+    let user_id = input.user_id.trim();
+    if let Err(msg) = check_text(user_id, MAX_USER_ID).and_then(|()| non_empty(user_id)) {
+        errors.push(at.error("user_id", &input.user_id, codes::INVALID_USER_ID, msg));
+    }
+    let full_name = PersonName::parse(&input.full_name)
+        .map_err(|e| errors.push(at.error("full_name", &input.full_name, codes::INVALID_NAME, e.message)))
+        .ok();
+    let mut emails: Vec<Email> = Vec::with_capacity(input.emails.len());
+    for raw in input.emails.iter().filter(|e| !e.trim().is_empty()) {
+        // Commas and semicolons separate addresses in CSV cells, so an address
+        // containing one could not make the round trip through the export.
+        let parsed = if raw.contains([',', ';']) {
+            Err("an address has no ',' or ';'".to_owned())
+        } else {
+            Email::parse(raw).map_err(|e| e.message)
+        };
+        match parsed {
+            // One card listing the same address twice is harmless: keep one.
+            Ok(e) if emails.iter().any(|o| o.key() == e.key()) => {}
+            Ok(e) => emails.push(e),
+            Err(msg) => errors.push(at.error("emails", raw, codes::INVALID_EMAIL, msg)),
+        }
+    }
+    if input.emails.iter().all(|e| e.trim().is_empty()) {
+        let msg = "a user has at least one email address".to_owned();
+        errors.push(at.error("emails", "", codes::MISSING_EMAIL, msg));
+    }
+    let mut text = |field: &str, raw: &str, max: usize| -> String {
+        let s = raw.trim();
+        if let Err(msg) = check_text(s, max) {
+            errors.push(at.error(field, raw, codes::INVALID_TEXT, msg));
+        }
+        s.to_owned()
+    };
+    let group = text("group", &input.group, MAX_TEXT);
+    let position = text("position", &input.position, MAX_TEXT);
+    let old_license = input
+        .old_license
+        .as_deref()
+        .map(|l| text("old_license", l, MAX_TEXT))
+        .filter(|l| !l.is_empty());
+    let old_addons = input
+        .old_addons
+        .iter()
+        .map(|a| text("old_addons", a, MAX_TEXT))
+        .filter(|a| !a.is_empty())
+        .collect();
+    if errors.len() > before {
+        return None;
+    }
+    Some(SourceUser {
+        user_id: user_id.to_owned(),
+        full_name: full_name?,
+        emails,
+        group,
+        position,
+        is_admin: input.is_admin,
+        old_license,
+        old_addons,
+        on_travel: input.on_travel,
+        active: input.active,
+    })
+}
+
+/// Free text that ends up in CSV cells and log lines: bounded, no control chars.
+fn check_text(s: &str, max: usize) -> Result<(), String> {
+    if s.chars().count() > max {
+        return Err(format!("at most {max} characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("no control characters".into());
+    }
+    Ok(())
+}
+
+fn non_empty(s: &str) -> Result<(), String> {
+    if s.is_empty() { Err("required".into()) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::licensing::test_support::input;
+
+    fn codes_of(errs: &[RowError]) -> Vec<(&str, &str)> {
+        errs.iter().map(|e| (e.field.as_str(), e.code)).collect()
+    }
+
+    #[test]
+    fn valid_inputs_build_a_roster() {
+        let mut u = input("u1", "Ann", &["ann@x.de", "ANN@x.de", "a2@x.de"]);
+        u.old_license = Some("  ".into());
+        u.old_addons = vec![" Marketing ".into(), "".into()];
+        u.group = " Sales ".into();
+        let sats = [SatelliteInput {
+            name: "HH".into(),
+            active: false,
+        }];
+        let r = Roster::from_inputs(&[u, input("u2", "Bob", &["bob@x.de"])], &sats).expect("valid");
+        let ann = r.user("u1").expect("u1");
+        assert_eq!(ann.emails().len(), 2, "case-duplicate address on one card is kept once");
+        assert_eq!(ann.old_license(), None);
+        assert_eq!(ann.old_addons(), ["Marketing"]);
+        assert_eq!(ann.group(), "Sales");
+        assert_eq!(r.position("u2"), Some(1));
+        assert_eq!(r.satellites().len(), 1);
+        let (users, _) = r.to_inputs();
+        let again = Roster::from_inputs(&users, &sats).expect("round trip");
+        assert_eq!(again.users(), r.users());
+    }
+
+    #[test]
+    fn every_bad_row_is_reported() {
+        let mut bad_id = input("", "Ann", &["a@x.de"]);
+        bad_id.user_id = "x\u{1}".into();
+        let no_mail = input("u2", "Bob", &[" "]);
+        let bad_mail = input("u3", " ", &["nope", "a,b@x.de"]);
+        let mut bad_text = input("u4", "Dee", &["d@x.de"]);
+        bad_text.group = "a\nb".into();
+        let long_id = input(&"x".repeat(65), "Eve", &["e@x.de"]);
+        let errs = Roster::from_inputs(&[bad_id, no_mail, bad_mail, bad_text, long_id], &[]).expect_err("invalid");
+        assert_eq!(
+            codes_of(&errs),
+            vec![
+                ("users[0].user_id", codes::INVALID_USER_ID),
+                ("users[1].emails", codes::MISSING_EMAIL),
+                ("users[2].full_name", codes::INVALID_NAME),
+                ("users[2].emails", codes::INVALID_EMAIL),
+                ("users[2].emails", codes::INVALID_EMAIL),
+                ("users[3].group", codes::INVALID_TEXT),
+                ("users[4].user_id", codes::INVALID_USER_ID),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_user_id_is_an_error_duplicate_email_is_not() {
+        let a = input("u1", "Ann", &["same@x.de"]);
+        let b = input("u2", "Bob", &["SAME@x.de"]);
+        assert!(Roster::from_inputs(&[a.clone(), b], &[]).is_ok());
+        let mut dup = input("u1", "Ann Again", &["other@x.de"]);
+        dup.source_row = Some(7);
+        let errs = Roster::from_inputs(&[a, dup], &[]).expect_err("dup id");
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].row, errs[0].field.as_str(), errs[0].code), (Some(7), "user_id", codes::DUPLICATE_USER_ID));
+        assert!(errs[0].message.contains("users[0]"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn satellites_are_checked() {
+        let s = |n: &str| SatelliteInput {
+            name: n.into(),
+            active: true,
+        };
+        let errs = Roster::from_inputs(&[], &[s("HH"), s("hh"), s(" ")]).expect_err("bad");
+        assert_eq!(
+            codes_of(&errs),
+            vec![("satellites[1].name", codes::DUPLICATE_SATELLITE), ("satellites[2].name", codes::INVALID_SATELLITE)]
+        );
+    }
+
+    #[test]
+    fn lookups_by_address_ignore_case() {
+        let r = Roster::from_inputs(&[input("u1", "Ann", &["Ann@X.de"])], &[]).expect("valid");
+        let probe = Email::parse("ann@x.DE").expect("email");
+        assert_eq!(r.users_with_address(&probe).count(), 1);
+        assert!(r.users()[0].has_address(&probe.key()));
+    }
+
+    #[test]
+    fn json_defaults() {
+        let u: RosterUserInput =
+            serde_json::from_str(r#"{"user_id":"u1","full_name":"Ann","emails":["a@x.de"]}"#).expect("json");
+        assert!(u.active && !u.is_admin && !u.on_travel);
+        assert!(serde_json::from_str::<RosterUserInput>(r#"{"user_id":"u1","full_name":"A","emails":[],"x":1}"#).is_err());
+    }
+}
