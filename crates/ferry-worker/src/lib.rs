@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::layers::WorkerBuilderExt;
+use apalis_core::backend::ext::BackendExt;
 use apalis_core::monitor::Monitor;
 use apalis_core::worker::builder::WorkerBuilder;
 use ferry_queue::Queue;
@@ -37,6 +38,10 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// How often finished jobs are vacuumed from the queue.
     pub vacuum_interval: Duration,
+    /// How often an idle worker asks the queue for work. Without it apalis
+    /// only looks again at its next heartbeat, so a job pushed by another
+    /// process (the API) would wait seconds to start.
+    pub poll_interval: Duration,
 }
 
 /// A worker name unique to this start: apalis-redis re-enqueues a dead
@@ -78,9 +83,10 @@ pub async fn run(
             let storage = $storage;
             let deps = deps.clone();
             let concurrency = settings.concurrency;
+            let poll = settings.poll_interval;
             monitor.register(move |_restarts| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone())
+                    .backend(storage.clone().poll_with_interval(poll))
                     .concurrency(concurrency)
                     .data(deps.clone())
                     .build(handler::handle)

@@ -49,6 +49,8 @@ pub struct Settings {
     pub queue_heartbeat_secs: u64,
     pub queue_missed_heartbeats: usize,
     pub queue_timeout_secs: u64,
+    /// How often an idle worker polls the queue for new jobs.
+    pub queue_poll_ms: u64,
     pub vacuum_interval_secs: u64,
 }
 
@@ -75,6 +77,7 @@ impl Default for Settings {
             queue_heartbeat_secs: 5,
             queue_missed_heartbeats: 3,
             queue_timeout_secs: 3,
+            queue_poll_ms: 100,
             vacuum_interval_secs: 60,
         }
     }

@@ -200,6 +200,7 @@ impl Application {
                 concurrency: s.worker_concurrency,
                 shutdown_timeout: s.shutdown_timeout(),
                 vacuum_interval: Duration::from_secs(s.vacuum_interval_secs.max(1)),
+                poll_interval: Duration::from_millis(s.queue_poll_ms.max(1)),
             };
             Some(tokio::spawn(ferry_worker::run(
                 self.services.queue.clone(),
