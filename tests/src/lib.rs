@@ -202,6 +202,21 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Gives a draft migration the smallest roster and draft that pass
+    /// pre-flight (the migrator, an administrator, holds the Admin plan) and
+    /// commits it: the migration is then `ready`.
+    pub async fn make_ready(&self, id: &str) -> Value {
+        self.prepare_draft(id).await;
+        let res = self.post(&format!("/v1/migrations/{id}/commit"), &self.admin_key).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+        res.json().await.unwrap()
+    }
+
+    /// Loads the one-user roster and the draft that pass pre-flight.
+    pub async fn prepare_draft(&self, id: &str) {
+        prepare_draft(&self.client, &self.base, &self.admin_key, id).await;
+    }
+
     /// Polls a job until it is finished, or panics after `timeout`.
     pub async fn wait_for_job(&self, job_id: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -233,19 +248,57 @@ impl Drop for TestApp {
     }
 }
 
-/// A valid body for `POST /v1/migrations`.
+/// A source installation's export on the local disk: `db.dump` and a
+/// `documents/` folder, shared by the tests of one process (read-only).
+pub fn source_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("source dir");
+        std::fs::write(dir.path().join("db.dump"), b"-- dump\n").expect("dump");
+        std::fs::create_dir_all(dir.path().join("documents/2024")).expect("docs");
+        std::fs::write(dir.path().join("documents/2024/a.pdf"), b"%PDF").expect("doc");
+        dir
+    })
+    .path()
+}
+
+/// A valid body for `POST /v1/migrations`, whose source URLs are reachable.
 pub fn migration_body(tenant: &str) -> Value {
+    let dir = source_dir();
+    let db = url::Url::from_file_path(dir.join("db.dump")).expect("url").to_string();
+    let docs = url::Url::from_directory_path(dir.join("documents")).expect("url").to_string();
     json!({
         "tenant": tenant,
         "customer_name": "ACME GmbH",
         "source": {
             "version": "8.3 R05",
-            "database_url": "file:///srv/export/db.dump",
-            "archive_url": "file:///srv/export/documents/"
+            "database_url": db,
+            "archive_url": docs
         },
         "requested_by": {"name": "Sam Seller", "email": "sam@vendor.example"},
         "migrator": {"name": "Mia Migrator", "email": "mia@partner.example", "phone": "+49 30 1234567"}
     })
+}
+
+/// Loads a one-user roster (the migrator, an administrator) and gives them
+/// the Admin plan: the smallest draft that passes pre-flight.
+pub async fn prepare_draft(client: &reqwest::Client, base: &str, key: &str, id: &str) {
+    let roster = json!({"users": [{
+        "user_id": "u1", "full_name": "Mia Migrator", "emails": ["mia@partner.example"],
+        "group": "IT", "position": "Consultant", "is_admin": true, "old_license": "Admin"
+    }]});
+    let res = client.put(format!("{base}/v1/migrations/{id}/roster")).bearer_auth(key).json(&roster).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    let version = res.json::<Value>().await.unwrap()["draft_version"].as_i64().unwrap();
+    let res = client
+        .patch(format!("{base}/v1/migrations/{id}/draft"))
+        .bearer_auth(key)
+        .header("If-Match", format!("\"d{version}\""))
+        .json(&json!({"user_ids": ["u1"], "set_plan": "Admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
 }
 
 /// Asserts a problem answer: status, content type and stable code.

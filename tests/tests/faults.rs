@@ -69,10 +69,7 @@ async fn readyz_follows_redis_down_and_up() {
     // Starting a migration while the queue is down: 503, and nothing changes.
     let m = app.create_migration("faulty").await;
     let id = m["id"].as_str().unwrap();
-    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    app.make_ready(id).await;
     let res = app
         .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
         .send()

@@ -25,10 +25,7 @@ async fn start_runs_a_job_through_the_queue(mode: Mode) {
         .unwrap();
     let p = assert_problem(not_ready, 409, "illegal_transition").await;
     assert_eq!(p["current_state"], "draft");
-    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    app.make_ready(id).await;
     let res = app
         .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
         .send()
@@ -100,10 +97,7 @@ async fn idempotent_start(mode: Mode) {
     let app = spawn_app(mode).await;
     let m = app.create_migration("acme").await;
     let id = m["id"].as_str().unwrap();
-    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    app.make_ready(id).await;
     let start = || {
         app.post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
             .header("Idempotency-Key", "start-1")
@@ -140,10 +134,7 @@ async fn job_etags(mode: Mode) {
     let app = spawn_app(mode).await;
     let m = app.create_migration("acme").await;
     let id = m["id"].as_str().unwrap();
-    app.post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    app.make_ready(id).await;
     let started: Value = app
         .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
         .send()

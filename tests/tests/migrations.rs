@@ -327,11 +327,16 @@ async fn lifecycle_and_illegal_transitions(mode: Mode) {
     assert_eq!(p["current_state"], "draft");
     assert!(p["detail"].as_str().unwrap().contains("draft"));
     assert_problem(post("reopen").await.unwrap(), 409, "illegal_transition").await;
-    let ready: Value = post("commit").await.unwrap().json().await.unwrap();
+    // An empty draft fails pre-flight: 422 with the report, still a draft.
+    let p = assert_problem(post("commit").await.unwrap(), 422, "preflight_failed").await;
+    assert_eq!(p["preflight"]["passed"], false);
+    let ready = app.make_ready(id).await;
     assert_eq!(ready["state"], "ready");
     let back: Value = post("reopen").await.unwrap().json().await.unwrap();
     assert_eq!(back["state"], "draft");
-    post("commit").await.unwrap();
+    // The draft was kept: committing again after going back works.
+    let again: Value = post("commit").await.unwrap().json().await.unwrap();
+    assert_eq!(again["state"], "ready");
     let p = assert_problem(post("commit").await.unwrap(), 409, "illegal_transition").await;
     assert_eq!(p["current_state"], "ready");
     let cancelled: Value = post("cancel").await.unwrap().json().await.unwrap();
@@ -374,6 +379,7 @@ async fn conditional_requests(mode: Mode) {
         current["state"], "draft",
         "a failed precondition changes nothing"
     );
+    app.prepare_draft(id).await;
     let ok = app
         .post(&format!("{path}/commit"), &app.admin_key)
         .header("If-Match", "\"1\"")

@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod error;
 pub mod job;
+pub mod licensing;
+pub mod manifest;
 pub mod migration;
 pub mod newtypes;
 pub mod state;

@@ -93,14 +93,14 @@ impl Email {
                 "an email address has exactly one '@' after a non-empty name",
             ));
         }
-        let labels: Vec<&str> = domain.split('.').collect();
-        let label_ok = |l: &&str| {
+        let label_ok = |l: &str| {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         };
-        if labels.len() < 2 || !labels.iter().all(label_ok) {
+        // No collected label list: a large CSV import parses a million of these.
+        if !domain.contains('.') || !domain.split('.').all(label_ok) {
             return Err(bad("the domain of an email address is a dotted host name"));
         }
         Ok(Self(s.to_owned()))

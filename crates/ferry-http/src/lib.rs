@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod state;
+pub mod stream;
 pub mod views;
 
 use std::net::TcpListener;

@@ -9,7 +9,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::routes::{health, jobs, keys, migrations};
+use crate::routes::{assignments, health, jobs, keys, licensing, migrations, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use crate::routes::{health, jobs, keys, migrations};
     modifiers(&BearerAuth),
     tags(
         (name = "migrations", description = "Open, prepare and drive migrations"),
+        (name = "licences", description = "Roster, catalogue, assignment draft, CSV round trip, review and pre-flight"),
         (name = "jobs", description = "Long work run by workers; poll for progress"),
         (name = "keys", description = "API keys (admin)"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -59,11 +60,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(migrations::list_migrations)
                 .service(migrations::get_migration)
                 .service(migrations::cancel_migration)
-                .service(migrations::commit_migration)
+                .service(review::commit_migration)
                 .service(migrations::reopen_migration)
                 .service(migrations::complete_migration)
                 .service(migrations::start_migration)
                 .service(migrations::list_migration_jobs)
+                .service(licensing::put_roster)
+                .service(licensing::list_users)
+                .service(licensing::get_catalogue)
+                .service(licensing::put_catalogue)
+                .service(licensing::get_overview)
+                .service(assignments::get_draft)
+                .service(assignments::edit_draft)
+                .service(assignments::export_csv)
+                .service(assignments::import_csv)
+                .service(assignments::import_errors)
+                .service(review::get_review)
+                .service(review::get_preflight)
                 .service(jobs::get_job)
                 .service(keys::create_key)
                 .service(keys::list_keys)

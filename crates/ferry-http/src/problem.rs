@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use ferry_domain::licensing::{PreflightReport, RuleViolation};
 use ferry_domain::{FieldError, IllegalTransition, MigrationState};
 use ferry_store::StoreError;
 use serde::Serialize;
@@ -34,6 +35,19 @@ pub struct Problem {
     /// The limit that was exceeded, for 413s and limit-related 422s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// Which limit, e.g. `max_rows`, for 413s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_name: Option<String>,
+    /// Every broken licence rule (row, column, value, rule code, message),
+    /// for `invalid_assignment` and `invalid_csv`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<RuleViolation>,
+    /// The import attempt whose error report downloads as CSV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
+    /// The failing pre-flight report, for `preflight_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightReport>,
 }
 
 /// Every way a request can fail.
@@ -61,6 +75,16 @@ pub enum ApiError {
     BadHeader(String),
     #[error("the request body exceeds the limit of {0} bytes")]
     TooLarge(u64),
+    #[error("the upload exceeds the limit {name} = {limit}")]
+    LimitExceeded { name: &'static str, limit: u64 },
+    #[error("the assignment breaks {} rule(s); nothing was changed", .0.len())]
+    InvalidAssignment(Vec<RuleViolation>),
+    #[error("the CSV file has {} error(s); nothing was applied", .violations.len())]
+    InvalidCsv { violations: Vec<RuleViolation>, import_id: String },
+    #[error("the pre-flight checks fail; fix the listed items first")]
+    PreflightFailed(Box<PreflightReport>),
+    #[error("the migration is {0}: its licences can only change while it is a draft")]
+    NotEditable(MigrationState),
     #[error("content type must be application/json")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -95,7 +119,11 @@ impl ApiError {
             ApiError::BadJson(_) => "invalid_json",
             ApiError::BadQuery(_) => "invalid_query",
             ApiError::BadHeader(_) => "invalid_header",
-            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::TooLarge(_) | ApiError::LimitExceeded { .. } => "payload_too_large",
+            ApiError::InvalidAssignment(_) => "invalid_assignment",
+            ApiError::InvalidCsv { .. } => "invalid_csv",
+            ApiError::PreflightFailed(_) => "preflight_failed",
+            ApiError::NotEditable(_) => "not_editable",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Transition(_) => "illegal_transition",
             ApiError::TenantTaken(_) => "tenant_taken",
@@ -120,6 +148,10 @@ impl ApiError {
             current_state: None,
             dependency: None,
             limit: None,
+            limit_name: None,
+            violations: Vec::new(),
+            import_id: None,
+            preflight: None,
         };
         match self {
             ApiError::Validation(errors) => p.errors = errors.clone(),
@@ -128,6 +160,17 @@ impl ApiError {
                 p.dependency = Some((*dependency).to_owned())
             }
             ApiError::TooLarge(limit) => p.limit = Some(*limit),
+            ApiError::LimitExceeded { name, limit } => {
+                p.limit = Some(*limit);
+                p.limit_name = Some((*name).to_owned());
+            }
+            ApiError::InvalidAssignment(v) => p.violations = v.clone(),
+            ApiError::InvalidCsv { violations, import_id } => {
+                p.violations = violations.clone();
+                p.import_id = Some(import_id.clone());
+            }
+            ApiError::PreflightFailed(report) => p.preflight = Some((**report).clone()),
+            ApiError::NotEditable(state) => p.current_state = Some(*state),
             _ => {}
         }
         p
@@ -148,17 +191,20 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::BadKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::TenantForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::IdempotencyKeyReused
+            | ApiError::InvalidAssignment(_)
+            | ApiError::InvalidCsv { .. }
+            | ApiError::PreflightFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadHeader(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Transition(_)
             | ApiError::TenantTaken(_)
             | ApiError::ConcurrentChange
+            | ApiError::NotEditable(_)
             | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

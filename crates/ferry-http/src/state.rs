@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use ferry_domain::SourceVersion;
+use ferry_domain::licensing::CsvLimits;
 use ferry_queue::Queue;
 use ferry_store::Store;
 use ferry_tenant::TenantStore;
@@ -16,6 +18,12 @@ pub struct HttpSettings {
     pub readiness_timeout: Duration,
     /// Largest page a list returns.
     pub max_page_size: u32,
+    /// Limits of roster and assignment CSV uploads (413 above them).
+    pub csv_limits: CsvLimits,
+    /// Oldest source version that can migrate (pre-flight check 1).
+    pub min_source_version: SourceVersion,
+    /// How long pre-flight waits for each source URL.
+    pub source_probe_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -24,6 +32,9 @@ impl Default for HttpSettings {
             max_body_bytes: 1 << 20,
             readiness_timeout: Duration::from_secs(2),
             max_page_size: 200,
+            csv_limits: CsvLimits::default(),
+            min_source_version: default_min_version(),
+            source_probe_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -35,4 +46,9 @@ pub struct AppState {
     pub tenants: TenantStore,
     pub settings: HttpSettings,
     pub metrics: PrometheusHandle,
+}
+
+/// SPEC §3.5: installations older than 7.1 upgrade first.
+pub fn default_min_version() -> SourceVersion {
+    SourceVersion::parse("7.1").unwrap_or_else(|_| unreachable!("7.1 is a valid version"))
 }

@@ -10,6 +10,7 @@
 mod idempotency;
 mod jobs;
 mod keys;
+mod licensing;
 mod migrations;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
+pub use licensing::ImportRecord;
 pub use migrations::{MigrationFilter, MigrationRecord, Page};
 
 /// Which database is behind the pool.
@@ -52,6 +54,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    fn from_encode(e: sqlx::error::BoxDynError) -> Self {
+        StoreError::Db(sqlx::Error::Encode(e))
+    }
+
+
     /// True when the database could not be reached (as opposed to a bad query):
     /// the HTTP layer answers 503 naming the database for these.
     pub fn is_unavailable(&self) -> bool {

@@ -2,6 +2,8 @@
 //! `<tenant>/documents/…`), addressed by URL through `object_store` so the
 //! worker streams the same way to a local folder, S3 or memory.
 
+pub mod source;
+
 use std::sync::Arc;
 use std::time::Duration;
 

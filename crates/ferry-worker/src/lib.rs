@@ -6,6 +6,7 @@
 //! already finished is acknowledged without running again.
 
 mod handler;
+pub mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;

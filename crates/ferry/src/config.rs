@@ -52,6 +52,14 @@ pub struct Settings {
     /// How often an idle worker polls the queue for new jobs.
     pub queue_poll_ms: u64,
     pub vacuum_interval_secs: u64,
+    /// Oldest source version that may migrate (pre-flight check 1).
+    pub min_source_version: String,
+    /// Limits of roster and assignment CSV uploads (413 above them).
+    pub csv_max_rows: u64,
+    pub csv_max_bytes: u64,
+    pub csv_max_field_len: u64,
+    /// How long pre-flight waits for each source URL.
+    pub source_probe_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -79,6 +87,11 @@ impl Default for Settings {
             queue_timeout_secs: 3,
             queue_poll_ms: 100,
             vacuum_interval_secs: 60,
+            min_source_version: "7.1".to_owned(),
+            csv_max_rows: 1_000_000,
+            csv_max_bytes: 256 * 1024 * 1024,
+            csv_max_field_len: 8 * 1024,
+            source_probe_timeout_secs: 5,
         }
     }
 }
@@ -110,6 +123,9 @@ impl Settings {
             && key.expose_secret().len() < 32
         {
             anyhow::bail!("FERRY_BOOTSTRAP_ADMIN_KEY must have at least 32 characters");
+        }
+        if let Err(e) = ferry_domain::SourceVersion::parse(&self.min_source_version) {
+            anyhow::bail!("min_source_version: {}", e.message);
         }
         if self.worker_concurrency == 0 || self.max_page_size == 0 || self.max_body_bytes == 0 {
             anyhow::bail!("worker_concurrency, max_page_size and max_body_bytes must be positive");

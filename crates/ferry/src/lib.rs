@@ -169,6 +169,14 @@ impl Application {
                         max_body_bytes: s.max_body_bytes,
                         readiness_timeout: Duration::from_secs(s.readiness_timeout_secs),
                         max_page_size: s.max_page_size,
+                        csv_limits: ferry_domain::licensing::CsvLimits {
+                            max_rows: s.csv_max_rows,
+                            max_bytes: s.csv_max_bytes,
+                            max_field_len: s.csv_max_field_len,
+                        },
+                        min_source_version: ferry_domain::SourceVersion::parse(&s.min_source_version)
+                            .map_err(|e| anyhow::anyhow!("min_source_version: {}", e.message))?,
+                        source_probe_timeout: Duration::from_secs(s.source_probe_timeout_secs),
                     },
                     metrics: ferry_http::metrics_handle(),
                 };

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::caseless::Caseless;
 use super::codes;
 use crate::error::{FieldError, FieldErrors};
 
@@ -191,12 +192,8 @@ impl Default for Catalogue {
     }
 }
 
-fn lower(s: &str) -> String {
-    s.to_lowercase()
-}
-
 fn same_name(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || (!(a.is_ascii() && b.is_ascii()) && lower(a) == lower(b))
+    Caseless(a) == Caseless(b)
 }
 
 fn check_name(raw: &str) -> Result<String, FieldError> {
@@ -236,7 +233,12 @@ mod tests {
     #[test]
     fn default_catalogue_marks_admin_and_engage_addon_capable() {
         let c = Catalogue::default_catalogue();
-        let capable: Vec<_> = c.plans().iter().filter(|p| p.addons_allowed).map(|p| p.name.as_str()).collect();
+        let capable: Vec<_> = c
+            .plans()
+            .iter()
+            .filter(|p| p.addons_allowed)
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(capable, ["Admin", "Engage"]);
         assert!(c.addon("marketing").is_some() && c.addon("Analytics").is_some());
         assert_eq!(Catalogue::parse(&c.to_input()).expect("round trip"), c);
@@ -247,7 +249,10 @@ mod tests {
         let c = Catalogue::default_catalogue();
         assert_eq!(c.plan(" engage ").map(|p| p.name.as_str()), Some("Engage"));
         assert_eq!(c.plan("ENGAGE").map(|p| p.name.as_str()), Some("Engage"));
-        assert_eq!(c.addon("ANALYTICS").map(|a| a.name.as_str()), Some("Analytics"));
+        assert_eq!(
+            c.addon("ANALYTICS").map(|a| a.name.as_str()),
+            Some("Analytics")
+        );
         assert!(c.plan("Premium").is_none());
         assert!(c.plan("").is_none());
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::caseless::Caseless;
 use super::codes;
 use crate::newtypes::{Email, PersonName};
 
@@ -115,12 +116,11 @@ impl SourceUser {
     pub fn active(&self) -> bool {
         self.active
     }
-    /// Whether one of the user's addresses equals `key` (an [`Email::key`]).
-    pub fn has_address(&self, key: &str) -> bool {
-        // ASCII addresses (nearly all) compare without allocating a lowercase copy.
+    /// Whether one of the user's addresses equals `address`, ignoring case.
+    pub fn has_address(&self, address: &str) -> bool {
         self.emails
             .iter()
-            .any(|e| e.as_str().eq_ignore_ascii_case(key) || (!e.as_str().is_ascii() && e.key() == key))
+            .any(|e| Caseless(e.as_str()) == Caseless(address))
     }
 }
 
@@ -158,37 +158,52 @@ impl Roster {
     /// Checks every user and satellite; reports every bad row. A duplicate user
     /// id is an error; a duplicate email across users is not (it is pre-flight
     /// check 2, resolvable by choosing user names).
-    pub fn from_inputs(users: &[RosterUserInput], satellites: &[SatelliteInput]) -> Result<Roster, Vec<RowError>> {
+    pub fn from_inputs(
+        users: &[RosterUserInput],
+        satellites: &[SatelliteInput],
+    ) -> Result<Roster, Vec<RowError>> {
         let mut errors = Vec::new();
         let mut out = Vec::with_capacity(users.len());
         let mut index: HashMap<String, usize> = HashMap::with_capacity(users.len());
-        let mut first_seen: HashMap<String, String> = HashMap::new();
+        // Input position of each accepted user, to name the first of a duplicate.
+        let mut origin: Vec<usize> = Vec::with_capacity(users.len());
         for (i, input) in users.iter().enumerate() {
             let at = Locator {
                 row: input.source_row,
-                prefix: format!("users[{i}]."),
+                list: "users",
+                index: i,
             };
             let Some(user) = check_user(input, &at, &mut errors) else {
                 continue;
             };
-            if let Some(first) = first_seen.get(&user.user_id) {
+            if let Some(&pos) = index.get(&user.user_id) {
+                let first = Locator {
+                    row: users[origin[pos]].source_row,
+                    list: "users",
+                    index: origin[pos],
+                };
                 errors.push(at.error(
                     "user_id",
                     &user.user_id,
                     codes::DUPLICATE_USER_ID,
-                    format!("user id '{}' already appears at {first}", user.user_id),
+                    format!(
+                        "user id '{}' already appears at {}",
+                        user.user_id,
+                        first.describe()
+                    ),
                 ));
                 continue;
             }
-            first_seen.insert(user.user_id.clone(), at.describe());
             index.insert(user.user_id.clone(), out.len());
+            origin.push(i);
             out.push(user);
         }
         let mut sats: Vec<Satellite> = Vec::with_capacity(satellites.len());
         for (i, s) in satellites.iter().enumerate() {
             let at = Locator {
                 row: None,
-                prefix: format!("satellites[{i}]."),
+                list: "satellites",
+                index: i,
             };
             let name = s.name.trim();
             if let Err(msg) = check_text(name, MAX_TEXT).and_then(|()| non_empty(name)) {
@@ -232,8 +247,9 @@ impl Roster {
     }
     /// Users with `email` among their addresses, case-insensitively.
     pub fn users_with_address<'a>(&'a self, email: &Email) -> impl Iterator<Item = &'a SourceUser> {
-        let key = email.key();
-        self.users.iter().filter(move |u| u.emails.iter().any(|e| e.key() == key))
+        self.users
+            .iter()
+            .filter(move |u| u.has_address(email.as_str()))
     }
     /// The wire form, for persisting a roster and loading it again through
     /// [`Roster::from_inputs`] (so stored data is re-checked, never trusted).
@@ -267,10 +283,12 @@ impl Roster {
     }
 }
 
-/// Names a row in errors: CSV row and column, or JSON path.
+/// Names a row in errors: CSV row and column, or JSON path. Formatted only
+/// when an error is reported, so a valid million-user roster allocates none.
 struct Locator {
     row: Option<u64>,
-    prefix: String,
+    list: &'static str,
+    index: usize,
 }
 
 impl Locator {
@@ -279,7 +297,7 @@ impl Locator {
             row: self.row,
             field: match self.row {
                 Some(_) => field.to_owned(),
-                None => format!("{}{field}", self.prefix),
+                None => format!("{}[{}].{field}", self.list, self.index),
             },
             value: value.to_owned(),
             code,
@@ -289,19 +307,30 @@ impl Locator {
     fn describe(&self) -> String {
         match self.row {
             Some(r) => format!("row {r}"),
-            None => self.prefix.trim_end_matches('.').to_owned(),
+            None => format!("{}[{}]", self.list, self.index),
         }
     }
 }
 
-fn check_user(input: &RosterUserInput, at: &Locator, errors: &mut Vec<RowError>) -> Option<SourceUser> {
+fn check_user(
+    input: &RosterUserInput,
+    at: &Locator,
+    errors: &mut Vec<RowError>,
+) -> Option<SourceUser> {
     let before = errors.len();
     let user_id = input.user_id.trim();
     if let Err(msg) = check_text(user_id, MAX_USER_ID).and_then(|()| non_empty(user_id)) {
         errors.push(at.error("user_id", &input.user_id, codes::INVALID_USER_ID, msg));
     }
     let full_name = PersonName::parse(&input.full_name)
-        .map_err(|e| errors.push(at.error("full_name", &input.full_name, codes::INVALID_NAME, e.message)))
+        .map_err(|e| {
+            errors.push(at.error(
+                "full_name",
+                &input.full_name,
+                codes::INVALID_NAME,
+                e.message,
+            ))
+        })
         .ok();
     let mut emails: Vec<Email> = Vec::with_capacity(input.emails.len());
     for raw in input.emails.iter().filter(|e| !e.trim().is_empty()) {
@@ -314,7 +343,10 @@ fn check_user(input: &RosterUserInput, at: &Locator, errors: &mut Vec<RowError>)
         };
         match parsed {
             // One card listing the same address twice is harmless: keep one.
-            Ok(e) if emails.iter().any(|o| o.key() == e.key()) => {}
+            Ok(e)
+                if emails
+                    .iter()
+                    .any(|o| Caseless(o.as_str()) == Caseless(e.as_str())) => {}
             Ok(e) => emails.push(e),
             Err(msg) => errors.push(at.error("emails", raw, codes::INVALID_EMAIL, msg)),
         }
@@ -372,104 +404,13 @@ fn check_text(s: &str, max: usize) -> Result<(), String> {
 }
 
 fn non_empty(s: &str) -> Result<(), String> {
-    if s.is_empty() { Err("required".into()) } else { Ok(()) }
+    if s.is_empty() {
+        Err("required".into())
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::licensing::test_support::input;
-
-    fn codes_of(errs: &[RowError]) -> Vec<(&str, &str)> {
-        errs.iter().map(|e| (e.field.as_str(), e.code)).collect()
-    }
-
-    #[test]
-    fn valid_inputs_build_a_roster() {
-        let mut u = input("u1", "Ann", &["ann@x.de", "ANN@x.de", "a2@x.de"]);
-        u.old_license = Some("  ".into());
-        u.old_addons = vec![" Marketing ".into(), "".into()];
-        u.group = " Sales ".into();
-        let sats = [SatelliteInput {
-            name: "HH".into(),
-            active: false,
-        }];
-        let r = Roster::from_inputs(&[u, input("u2", "Bob", &["bob@x.de"])], &sats).expect("valid");
-        let ann = r.user("u1").expect("u1");
-        assert_eq!(ann.emails().len(), 2, "case-duplicate address on one card is kept once");
-        assert_eq!(ann.old_license(), None);
-        assert_eq!(ann.old_addons(), ["Marketing"]);
-        assert_eq!(ann.group(), "Sales");
-        assert_eq!(r.position("u2"), Some(1));
-        assert_eq!(r.satellites().len(), 1);
-        let (users, _) = r.to_inputs();
-        let again = Roster::from_inputs(&users, &sats).expect("round trip");
-        assert_eq!(again.users(), r.users());
-    }
-
-    #[test]
-    fn every_bad_row_is_reported() {
-        let mut bad_id = input("", "Ann", &["a@x.de"]);
-        bad_id.user_id = "x\u{1}".into();
-        let no_mail = input("u2", "Bob", &[" "]);
-        let bad_mail = input("u3", " ", &["nope", "a,b@x.de"]);
-        let mut bad_text = input("u4", "Dee", &["d@x.de"]);
-        bad_text.group = "a\nb".into();
-        let long_id = input(&"x".repeat(65), "Eve", &["e@x.de"]);
-        let errs = Roster::from_inputs(&[bad_id, no_mail, bad_mail, bad_text, long_id], &[]).expect_err("invalid");
-        assert_eq!(
-            codes_of(&errs),
-            vec![
-                ("users[0].user_id", codes::INVALID_USER_ID),
-                ("users[1].emails", codes::MISSING_EMAIL),
-                ("users[2].full_name", codes::INVALID_NAME),
-                ("users[2].emails", codes::INVALID_EMAIL),
-                ("users[2].emails", codes::INVALID_EMAIL),
-                ("users[3].group", codes::INVALID_TEXT),
-                ("users[4].user_id", codes::INVALID_USER_ID),
-            ]
-        );
-    }
-
-    #[test]
-    fn duplicate_user_id_is_an_error_duplicate_email_is_not() {
-        let a = input("u1", "Ann", &["same@x.de"]);
-        let b = input("u2", "Bob", &["SAME@x.de"]);
-        assert!(Roster::from_inputs(&[a.clone(), b], &[]).is_ok());
-        let mut dup = input("u1", "Ann Again", &["other@x.de"]);
-        dup.source_row = Some(7);
-        let errs = Roster::from_inputs(&[a, dup], &[]).expect_err("dup id");
-        assert_eq!(errs.len(), 1);
-        assert_eq!((errs[0].row, errs[0].field.as_str(), errs[0].code), (Some(7), "user_id", codes::DUPLICATE_USER_ID));
-        assert!(errs[0].message.contains("users[0]"), "{}", errs[0].message);
-    }
-
-    #[test]
-    fn satellites_are_checked() {
-        let s = |n: &str| SatelliteInput {
-            name: n.into(),
-            active: true,
-        };
-        let errs = Roster::from_inputs(&[], &[s("HH"), s("hh"), s(" ")]).expect_err("bad");
-        assert_eq!(
-            codes_of(&errs),
-            vec![("satellites[1].name", codes::DUPLICATE_SATELLITE), ("satellites[2].name", codes::INVALID_SATELLITE)]
-        );
-    }
-
-    #[test]
-    fn lookups_by_address_ignore_case() {
-        let r = Roster::from_inputs(&[input("u1", "Ann", &["Ann@X.de"])], &[]).expect("valid");
-        let probe = Email::parse("ann@x.DE").expect("email");
-        assert_eq!(r.users_with_address(&probe).count(), 1);
-        assert!(r.users()[0].has_address(&probe.key()));
-    }
-
-    #[test]
-    fn json_defaults() {
-        let u: RosterUserInput =
-            serde_json::from_str(r#"{"user_id":"u1","full_name":"Ann","emails":["a@x.de"]}"#).expect("json");
-        assert!(u.active && !u.is_admin && !u.on_travel);
-        assert!(serde_json::from_str::<RosterUserInput>(r#"{"user_id":"u1","full_name":"A","emails":[],"x":1}"#).is_err());
-    }
-}
+#[path = "roster_tests.rs"]
+mod tests;

@@ -25,11 +25,21 @@ pub(crate) fn email(s: &str) -> Email {
 /// u1 Ann (admin, the acting migrator), u2 Bob and u3 Cid (both carry
 /// shared@), u4 Dee (inactive), u5 Eve.
 pub(crate) fn roster() -> Roster {
+    let (users, sats) = roster_inputs();
+    Roster::from_inputs(&users, &sats).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// The inputs behind [`roster`], for tests that need a variation.
+pub(crate) fn roster_inputs() -> (Vec<RosterUserInput>, Vec<SatelliteInput>) {
     let mut ann = input("u1", "Ann Admin", &["ann@acme.example"]);
     ann.is_admin = true;
     ann.old_license = Some("Admin".into());
     ann.group = "IT".into();
-    let mut bob = input("u2", "Bob Sales", &["bob@acme.example", "shared@acme.example"]);
+    let mut bob = input(
+        "u2",
+        "Bob Sales",
+        &["bob@acme.example", "shared@acme.example"],
+    );
     bob.old_license = Some("Engage".into());
     bob.old_addons = vec!["Marketing".into()];
     bob.position = "-Lead".into();
@@ -40,11 +50,11 @@ pub(crate) fn roster() -> Roster {
     dee.old_license = Some("Standard".into());
     let mut eve = input("u5", "=Eve", &["eve@acme.example"]);
     eve.old_license = Some("Basic".into());
-    let sats = [SatelliteInput {
+    let sats = vec![SatelliteInput {
         name: "Hamburg".into(),
         active: false,
     }];
-    Roster::from_inputs(&[ann, bob, cid, dee, eve], &sats).unwrap_or_else(|e| panic!("{e:?}"))
+    (vec![ann, bob, cid, dee, eve], sats)
 }
 
 /// Admin 1 (add-ons), Engage 2 (add-ons), Standard 2, Basic 1; Marketing 1, Analytics 2.
@@ -85,8 +95,17 @@ pub(crate) fn acting() -> Email {
 /// A valid draft: Ann Admin, Bob Engage+Marketing, Cid Standard, Eve none.
 pub(crate) fn draft() -> BTreeMap<String, Assignment> {
     BTreeMap::from([
-        ("u1".to_owned(), assign(Some("Admin"), &[], Some("ann@acme.example"))),
-        ("u2".to_owned(), assign(Some("Engage"), &["Marketing"], Some("bob@acme.example"))),
-        ("u3".to_owned(), assign(Some("Standard"), &[], Some("cid@acme.example"))),
+        (
+            "u1".to_owned(),
+            assign(Some("Admin"), &[], Some("ann@acme.example")),
+        ),
+        (
+            "u2".to_owned(),
+            assign(Some("Engage"), &["Marketing"], Some("bob@acme.example")),
+        ),
+        (
+            "u3".to_owned(),
+            assign(Some("Standard"), &[], Some("cid@acme.example")),
+        ),
     ])
 }

@@ -334,13 +334,6 @@ lifecycle_route!(
     "Cancel a migration (any state before `completed`); lifts the freeze."
 );
 lifecycle_route!(
-    commit_migration,
-    "/migrations/{id}/commit",
-    LifecycleEvent::Commit,
-    Permission::OperateMigration,
-    "Commit the draft: `draft` → `ready`."
-);
-lifecycle_route!(
     reopen_migration,
     "/migrations/{id}/reopen",
     LifecycleEvent::Reopen,

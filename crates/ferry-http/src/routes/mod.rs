@@ -1,4 +1,7 @@
+pub mod assignments;
 pub mod health;
 pub mod jobs;
 pub mod keys;
+pub mod licensing;
 pub mod migrations;
+pub mod review;

@@ -1,0 +1,355 @@
+//! A tolerant streaming CSV reader: accepts what spreadsheets write (UTF-8
+//! BOM, CRLF, `;` separator), holds one record and a fixed buffer, never the
+//! whole file, and turns everything else into a reportable error.
+//!
+//! It drives `csv_core` itself rather than `csv::Reader`, because it needs to
+//! see exactly which bytes each record consumed: `csv::Reader`'s positions are
+//! off after CRLF line ends and multi-line cells, and the line numbers in our
+//! error messages must match what an editor shows.
+
+use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
+
+use csv_core::ReadRecordResult;
+
+use super::csv_common::CsvLimits;
+
+/// Why reading stopped early.
+pub(crate) enum ReadStop {
+    TooLarge {
+        limit_name: &'static str,
+        limit: u64,
+    },
+    /// Unreadable input (the upload broke off, or an empty file).
+    Io { line: u64, message: String },
+}
+
+/// The fields of the current record, as `csv_core` writes them: all bytes
+/// back to back plus the end offset of each field.
+pub(crate) struct Record {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    len: usize,
+}
+
+impl Record {
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.len {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.bytes[start..self.ends[i]])
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len).filter_map(|i| self.get(i))
+    }
+}
+
+/// One data row as read, not yet decoded.
+pub(crate) struct RawRow<'a> {
+    /// The row number a spreadsheet shows: header = 1, blank lines counted.
+    pub row: u64,
+    /// The file line the row starts on (differs from `row` after multi-line cells).
+    pub line: u64,
+    pub record: &'a Record,
+}
+
+impl<'a> RawRow<'a> {
+    /// Checks the column count and UTF-8, so callers index fields freely.
+    /// Decodes the record as one string (no allocation per row): fields are
+    /// valid UTF-8 exactly when the whole is and every field end falls on a
+    /// character boundary.
+    pub fn decode(&self, header: &[String]) -> Result<Fields<'a>, String> {
+        let r = self.record;
+        if r.len != header.len() {
+            return Err(format!(
+                "line {} has {} fields, the header has {}",
+                self.line,
+                r.len,
+                header.len()
+            ));
+        }
+        let ends = &r.ends[..r.len];
+        let all = &r.bytes[..ends.last().copied().unwrap_or(0)];
+        match std::str::from_utf8(all) {
+            Ok(text) if ends.iter().all(|&e| text.is_char_boundary(e)) => Ok(Fields { text, ends }),
+            _ => {
+                let bad = (0..r.len)
+                    .find(|&i| r.get(i).is_some_and(|f| std::str::from_utf8(f).is_err()))
+                    .unwrap_or(0);
+                Err(format!(
+                    "line {}: column '{}' is not valid UTF-8",
+                    self.line, header[bad]
+                ))
+            }
+        }
+    }
+
+    /// Whether every cell is blank, as in a `;;;;` line a spreadsheet leaves.
+    pub fn is_blank(&self) -> bool {
+        self.record
+            .iter()
+            .all(|f| f.iter().all(u8::is_ascii_whitespace))
+    }
+}
+
+/// The decoded fields of a row.
+pub(crate) struct Fields<'a> {
+    text: &'a str,
+    ends: &'a [usize],
+}
+
+impl<'a> Fields<'a> {
+    /// Field `i`; the caller has checked the count against the header.
+    pub fn get(&self, i: usize) -> &'a str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..self.ends[i]).unwrap_or("")
+    }
+}
+
+/// What the bytes consumed so far tell: how many, which line we are on, and
+/// whether a quote is open. The csv parser silently accepts an unclosed quote
+/// (it swallows the rest of the file into one cell), so we watch for it: in
+/// RFC 4180 every quote character is part of a pair, so an odd count at the
+/// end is an unbalanced quote, and the line where the last pair opened points
+/// at it.
+struct Scan {
+    bytes: u64,
+    line: u64,
+    in_quote: bool,
+    quote_line: u64,
+}
+
+impl Scan {
+    /// Accounts for `chunk`; sets `start` to the line of the record's first
+    /// byte once it is seen (the parser skips blank lines before a record).
+    fn consume(&mut self, chunk: &[u8], start: &mut Option<u64>) {
+        self.bytes += chunk.len() as u64;
+        let mut rest = chunk;
+        if start.is_none() {
+            let lead = rest
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            self.line += newlines(&rest[..lead]);
+            rest = &rest[lead..];
+            if rest.is_empty() {
+                return;
+            }
+            *start = Some(self.line);
+        }
+        if rest.contains(&b'"') {
+            for &b in rest {
+                if b == b'\n' {
+                    self.line += 1;
+                } else if b == b'"' {
+                    self.in_quote = !self.in_quote;
+                    if self.in_quote {
+                        self.quote_line = self.line;
+                    }
+                }
+            }
+        } else {
+            self.line += newlines(rest);
+        }
+    }
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+type Source<R> = BufReader<Chain<Cursor<Vec<u8>>, R>>;
+
+/// A streaming CSV reader over any `Read`.
+pub(crate) struct CsvRows<R: Read> {
+    input: Source<R>,
+    core: csv_core::Reader,
+    record: Record,
+    scan: Scan,
+    limits: CsvLimits,
+    data_rows: u64,
+    /// Spreadsheet row, start line and inner line breaks of the last record.
+    row: u64,
+    start_line: u64,
+    inner_newlines: u64,
+}
+
+/// How much of the file is inspected to find the separator.
+const SNIFF_LEN: usize = 64 * 1024;
+const BUFFER: usize = 64 * 1024;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl<R: Read> CsvRows<R> {
+    /// Opens the file and reads the header. Returns the trimmed header names.
+    pub fn open(mut inner: R, limits: CsvLimits) -> Result<(Self, Vec<String>), ReadStop> {
+        // Read up to the end of the first line (bounded) to pick the separator;
+        // a stream may deliver it in small chunks, so loop.
+        let mut prefix = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while prefix.len() < SNIFF_LEN && !prefix.contains(&b'\n') {
+            let n = match inner.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other.map_err(|e| io_stop(&e, 1))?,
+            };
+            if n == 0 {
+                break;
+            }
+            prefix.extend_from_slice(&chunk[..n]);
+        }
+        let mut scan = Scan {
+            bytes: 0,
+            line: 1,
+            in_quote: false,
+            quote_line: 0,
+        };
+        if prefix.starts_with(BOM) {
+            prefix.drain(..BOM.len());
+            scan.bytes = BOM.len() as u64;
+        }
+        let core = csv_core::ReaderBuilder::new()
+            .delimiter(sniff_delimiter(&prefix))
+            .build();
+        let mut rows = Self {
+            input: BufReader::with_capacity(BUFFER, Cursor::new(prefix).chain(inner)),
+            core,
+            record: Record {
+                bytes: vec![0; 4096],
+                ends: vec![0; 32],
+                len: 0,
+            },
+            scan,
+            limits,
+            data_rows: 0,
+            row: 0,
+            start_line: 1,
+            inner_newlines: 0,
+        };
+        if !rows.read()? {
+            let message = "the file is empty: the first line must be the header".to_owned();
+            return Err(ReadStop::Io { line: 1, message });
+        }
+        let header = rows
+            .record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+            .collect();
+        Ok((rows, header))
+    }
+
+    /// Reads the next record into `self.record`; false at the end.
+    fn read(&mut self) -> Result<bool, ReadStop> {
+        let (mut outlen, mut endlen) = (0, 0);
+        let mut start = None;
+        loop {
+            let input = match self.input.fill_buf() {
+                Ok(input) => input,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_stop(&e, self.scan.line)),
+            };
+            let (res, nin, nout, nend) = self.core.read_record(
+                input,
+                &mut self.record.bytes[outlen..],
+                &mut self.record.ends[endlen..],
+            );
+            self.scan.consume(&input[..nin], &mut start);
+            self.input.consume(nin);
+            if self.scan.bytes > self.limits.max_bytes {
+                return Err(too_large("max_bytes", self.limits.max_bytes));
+            }
+            outlen += nout;
+            endlen += nend;
+            match res {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => {
+                    // Stop a giant cell before it is buffered, not after.
+                    let field_start = endlen.checked_sub(1).map_or(0, |i| self.record.ends[i]);
+                    if (outlen - field_start) as u64 > self.limits.max_field_len {
+                        return Err(too_large("max_field_len", self.limits.max_field_len));
+                    }
+                    let grown = self.record.bytes.len() * 2;
+                    self.record.bytes.resize(grown, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    let grown = self.record.ends.len() * 2;
+                    self.record.ends.resize(grown, 0);
+                }
+                ReadRecordResult::Record => {
+                    self.record.len = endlen;
+                    let start_line = start.unwrap_or(self.scan.line);
+                    // Rows as a spreadsheet numbers them: blank lines between
+                    // records count, line breaks inside cells do not.
+                    let blank =
+                        start_line.saturating_sub(self.start_line + self.inner_newlines + 1);
+                    self.row = if self.row == 0 {
+                        1
+                    } else {
+                        self.row + 1 + blank
+                    };
+                    self.start_line = start_line;
+                    self.inner_newlines = newlines(&self.record.bytes[..outlen]);
+                    return Ok(true);
+                }
+                ReadRecordResult::End => return Ok(false),
+            }
+        }
+    }
+
+    /// The next data row, or `None` at the end of the file.
+    pub fn next_row(&mut self) -> Result<Option<RawRow<'_>>, ReadStop> {
+        if !self.read()? {
+            return Ok(None);
+        }
+        self.data_rows += 1;
+        if self.data_rows > self.limits.max_rows {
+            return Err(too_large("max_rows", self.limits.max_rows));
+        }
+        if self
+            .record
+            .iter()
+            .any(|f| f.len() as u64 > self.limits.max_field_len)
+        {
+            return Err(too_large("max_field_len", self.limits.max_field_len));
+        }
+        Ok(Some(RawRow {
+            row: self.row,
+            line: self.start_line,
+            record: &self.record,
+        }))
+    }
+
+    /// After the last row: the line of an unclosed quote, if the file has one.
+    pub fn unbalanced_quote_line(&self) -> Option<u64> {
+        self.scan.in_quote.then_some(self.scan.quote_line)
+    }
+}
+
+fn too_large(limit_name: &'static str, limit: u64) -> ReadStop {
+    ReadStop::TooLarge { limit_name, limit }
+}
+
+fn io_stop(e: &io::Error, line: u64) -> ReadStop {
+    ReadStop::Io {
+        line,
+        message: format!("the upload could not be read after line {line}: {e}"),
+    }
+}
+
+/// `;` when the header line has more semicolons than commas outside quotes
+/// (spreadsheets in comma-decimal locales write `;`), else `,`.
+fn sniff_delimiter(prefix: &[u8]) -> u8 {
+    let (mut commas, mut semis, mut quoted) = (0usize, 0usize, false);
+    for &b in prefix {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semis += 1,
+            _ => {}
+        }
+    }
+    if semis > commas { b';' } else { b',' }
+}
+
+#[cfg(test)]
+#[path = "csv_reader_tests.rs"]
+mod tests;

@@ -1,0 +1,131 @@
+//! Unit tests of `csv_reader`.
+
+use super::*;
+
+/// Header, `(row, cells)` per data row, and the unbalanced-quote line.
+type Parsed = (Vec<String>, Vec<(u64, Vec<String>)>, Option<u64>);
+
+fn rows(input: &[u8], limits: CsvLimits) -> Result<Parsed, String> {
+    let (mut r, header) = CsvRows::open(input, limits).map_err(describe)?;
+    let mut out = Vec::new();
+    while let Some(row) = r.next_row().map_err(describe)? {
+        let fields = row.decode(&header)?;
+        let cells = (0..header.len())
+            .map(|i| fields.get(i).to_owned())
+            .collect();
+        out.push((row.row, cells));
+    }
+    Ok((header, out, r.unbalanced_quote_line()))
+}
+
+fn describe(stop: ReadStop) -> String {
+    match stop {
+        ReadStop::TooLarge { limit_name, .. } => format!("too large: {limit_name}"),
+        ReadStop::Io { message, .. } => message,
+    }
+}
+
+#[test]
+fn bom_crlf_and_semicolon_are_accepted() {
+    let (header, data, _) =
+        rows(b"\xEF\xBB\xBFa;b\r\n1;\"x;y\"\r\n", CsvLimits::default()).expect("ok");
+    assert_eq!(header, ["a", "b"]);
+    assert_eq!(data, vec![(2, vec!["1".to_owned(), "x;y".to_owned()])]);
+}
+
+#[test]
+fn comma_wins_when_header_has_more_commas() {
+    let (header, _, _) = rows(b"a,b;c,d\n", CsvLimits::default()).expect("ok");
+    assert_eq!(header, ["a", "b;c", "d"]);
+}
+
+#[test]
+fn rows_count_blank_lines_and_multiline_cells_like_a_spreadsheet() {
+    let (_, data, _) = rows(b"a,b\n1,\"x\ny\"\n\n3,z\n", CsvLimits::default()).expect("ok");
+    assert_eq!(data.iter().map(|d| d.0).collect::<Vec<_>>(), vec![2, 4]);
+}
+
+#[test]
+fn unbalanced_quote_is_detected_with_its_line() {
+    let (_, _, open) = rows(b"a,b\n1,2\n3,\"oops\n4,5\n", CsvLimits::default()).expect("parses");
+    assert_eq!(open, Some(3));
+    let (_, _, open) =
+        rows(b"a,b\n1,\"ok \"\"quoted\"\"\"\n", CsvLimits::default()).expect("parses");
+    assert_eq!(open, None);
+}
+
+#[test]
+fn wrong_column_count_and_bad_utf8_name_the_line() {
+    let err = rows(b"a,b\n1,2\n1,2,3\n", CsvLimits::default()).expect_err("count");
+    assert!(err.contains("line 3 has 3 fields"), "{err}");
+    let err = rows(b"a,b\n1,\xFF\n", CsvLimits::default()).expect_err("utf8");
+    assert!(err.contains("line 2") && err.contains("'b'"), "{err}");
+}
+
+#[test]
+fn limits_stop_reading() {
+    let small = |max_rows, max_bytes, max_field_len| CsvLimits {
+        max_rows,
+        max_bytes,
+        max_field_len,
+    };
+    let input = b"a,b\n1,2\n3,4\n";
+    assert_eq!(
+        rows(input, small(1, 100, 10)).expect_err("rows"),
+        "too large: max_rows"
+    );
+    assert!(rows(input, small(2, input.len() as u64, 10)).is_ok());
+    assert_eq!(
+        rows(input, small(2, input.len() as u64 - 1, 10)).expect_err("bytes"),
+        "too large: max_bytes"
+    );
+    assert_eq!(
+        rows(b"a\n12345\n", small(2, 100, 4)).expect_err("field"),
+        "too large: max_field_len"
+    );
+    // A cell far larger than the record buffer is stopped while growing.
+    let mut huge = b"a\n\"".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 100_000));
+    assert_eq!(
+        rows(&huge, small(2, 1 << 20, 5000)).expect_err("field"),
+        "too large: max_field_len"
+    );
+}
+
+#[test]
+fn line_numbers_survive_crlf_multiline_cells_and_blank_lines() {
+    let input = b"a,b\r\n1,\"x\r\ny\"\r\n\r\n3,z\r\n4\r\n";
+    let (mut r, header) = CsvRows::open(&input[..], CsvLimits::default())
+        .map_err(describe)
+        .expect("open");
+    let mut seen = Vec::new();
+    while let Some(row) = r.next_row().map_err(describe).expect("row") {
+        seen.push((row.row, row.line, row.decode(&header).is_ok()));
+    }
+    assert_eq!(seen, [(2, 2, true), (4, 5, true), (5, 6, false)]);
+}
+
+#[test]
+fn empty_file_is_an_error_not_a_panic() {
+    assert!(rows(b"", CsvLimits::default()).is_err());
+    assert!(rows(b"\xEF\xBB\xBF", CsvLimits::default()).is_err());
+}
+
+#[test]
+fn records_larger_than_the_initial_buffers_keep_their_fields() {
+    // 3 × 3000-byte cells overflow the 4 KiB field buffer mid-record, and 40
+    // columns overflow the 32 field ends: both grow and resume correctly.
+    let cells: Vec<String> = (0..3).map(|i| i.to_string().repeat(3000)).collect();
+    let wide: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+    let input = format!("a,b,c\n{}\n{}\n", cells.join(","), wide.join(","));
+    let (mut r, header) = CsvRows::open(input.as_bytes(), CsvLimits::default())
+        .map_err(describe)
+        .expect("open");
+    let row = r.next_row().map_err(describe).expect("read").expect("row");
+    let fields = row.decode(&header).expect("decode");
+    assert_eq!((0..3).map(|i| fields.get(i)).collect::<Vec<_>>(), cells);
+    let row = r.next_row().map_err(describe).expect("read").expect("row");
+    assert_eq!(row.record.iter().count(), 40);
+    assert_eq!(row.record.get(39), Some(&b"c39"[..]));
+    assert_eq!(row.record.get(40), None);
+}

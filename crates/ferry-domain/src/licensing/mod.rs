@@ -1,0 +1,46 @@
+//! The licence migration (SPEC §3.2–§3.5): the source's users, the tenant's
+//! catalogue and contract, the assignment draft with its one rule engine, the
+//! CSV round trip, the review and the pre-flight checks. No I/O: CSV is read
+//! from any `std::io::Read` and written to any `std::io::Write`.
+//!
+//! Assignments travel as [`Assignments`] (a map by source user id; a user
+//! without an entry has no licence) so that the same rules judge a bulk edit,
+//! a CSV import, the review and the pre-flight report.
+
+mod assignment;
+mod bulk;
+mod caseless;
+mod catalogue;
+pub mod codes;
+mod csv_common;
+mod csv_export;
+mod csv_import;
+mod csv_reader;
+mod overview;
+mod preflight;
+mod review;
+mod roster;
+mod roster_csv;
+mod rules;
+mod username;
+
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use assignment::{Assignment, Assignments, Draft, RuleViolation, prune_to_roster};
+pub use bulk::{BulkEdit, apply_bulk_edit};
+pub use catalogue::{AddOn, AddOnInput, Catalogue, CatalogueInput, Plan, PlanInput};
+pub use csv_common::{CsvFailure, CsvLimits, neutralise, unneutralise};
+pub use csv_export::{write_assignment_csv, write_error_report_csv};
+pub use csv_import::{ImportFailure, ImportOutcome, import_assignment_csv};
+pub use overview::{Overview, OverviewLine, overview};
+pub use preflight::{
+    Check, CheckStatus, PreflightInput, PreflightReport, check_ids, run_preflight,
+};
+pub use review::{NoLicenceUser, Review, ReviewChange, review};
+pub use roster::{Roster, RosterUserInput, RowError, Satellite, SatelliteInput, SourceUser};
+pub use roster_csv::{ROSTER_COLUMNS, parse_roster_csv};
+pub use rules::validate_assignments;
+pub use username::{AddressRemoval, address_removals, default_username, username_choices};

@@ -1,0 +1,298 @@
+//! The licence half of a migration, part 2: the draft assignment — manual
+//! bulk edit, CSV export and all-or-nothing CSV import with its error report.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use ferry_domain::Permission;
+use ferry_domain::licensing::{
+    BulkEdit, Draft, ImportFailure, RuleViolation, apply_bulk_edit, import_assignment_csv, write_assignment_csv,
+    write_error_report_csv,
+};
+use ferry_store::{ImportRecord, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::extract::{json_body, not_modified, parse_id};
+use crate::problem::{ApiError, Problem};
+use crate::routes::licensing::load_licensing;
+use crate::routes::migrations::visible_migration;
+use crate::state::AppState;
+use crate::stream::{content_type_is, parse_streamed};
+
+fn draft_etag(d: &Draft) -> String {
+    format!("\"d{}\"", d.version)
+}
+
+fn draft_response(d: &Draft) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::ETAG, draft_etag(d))).json(d)
+}
+
+/// `If-Match` of draft edits: the draft's ETag (`"d<version>"`).
+fn expected_draft_version(req: &HttpRequest) -> Result<i64, ApiError> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or_else(|| ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into()))?;
+    let v = raw.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+    v.trim_start_matches('d')
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\"".into()))
+}
+
+fn stale(e: StoreError, expected: i64) -> ApiError {
+    match e {
+        StoreError::VersionMismatch { .. } => ApiError::PreconditionFailed(expected),
+        other => other.into(),
+    }
+}
+
+/// The draft assignment (users without an entry have no licence yet).
+#[utoipa::path(
+    tag = "licences",
+    params(("id" = String, Path, description = "Migration id (UUID)")),
+    responses(
+        (status = 200, body = Draft, headers(("ETag" = String))),
+        (status = 304, description = "unchanged"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations/{id}/draft")]
+pub async fn get_draft(req: HttpRequest, caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    let draft = state.store.load_draft(&m.id).await?;
+    if not_modified(&req, &draft_etag(&draft)) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, draft_etag(&draft))).finish());
+    }
+    Ok(draft_response(&draft))
+}
+
+/// Bulk edit of chosen users: set plan, add-ons and/or user name. Needs
+/// `If-Match` with the draft's ETag (412 when stale). Validated with the same
+/// rules as the CSV import; on any violation nothing changes (422).
+#[utoipa::path(
+    tag = "licences",
+    params(
+        ("id" = String, Path, description = "Migration id (UUID)"),
+        ("If-Match" = String, Header, description = "The draft's ETag"),
+    ),
+    request_body = BulkEdit,
+    responses(
+        (status = 200, body = Draft, headers(("ETag" = String))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/migrations/{id}/draft")]
+pub async fn edit_draft(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::OperateMigration)?;
+    let l = load_licensing(&state, &caller, &id).await?;
+    l.require_draft()?;
+    let expected = expected_draft_version(&req)?;
+    let (edit, _) = json_body::<BulkEdit>(&req, payload, state.settings.max_body_bytes).await?;
+    if expected != l.draft.version {
+        return Err(ApiError::PreconditionFailed(expected));
+    }
+    let next = apply_bulk_edit(&l.roster, &l.catalogue, &l.draft.assignments, &edit, &l.acting()?)
+        .map_err(ApiError::InvalidAssignment)?;
+    let version = state
+        .store
+        .save_draft(&l.migration.id, Some(expected), &next)
+        .await
+        .map_err(|e| stale(e, expected))?;
+    Ok(draft_response(&Draft {
+        assignments: next,
+        version,
+    }))
+}
+
+/// CSV of all active users: read-only columns plus `New License`,
+/// `New Add-ons`, `Username`. Cells that a spreadsheet would run as a formula
+/// are neutralised.
+#[utoipa::path(
+    tag = "licences",
+    params(("id" = String, Path, description = "Migration id (UUID)")),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations/{id}/assignments.csv")]
+pub async fn export_csv(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let l = load_licensing(&state, &caller, &id).await?;
+    let mut out = Vec::new();
+    write_assignment_csv(&l.roster, &l.draft.assignments, &mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}-assignments.csv\"", l.migration.tenant),
+        ))
+        .insert_header((header::ETAG, draft_etag(&l.draft)))
+        .body(out))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportApplied {
+    pub import_id: String,
+    /// Data rows read.
+    pub rows: u64,
+    pub draft: Draft,
+}
+
+/// Upload the edited CSV. Validated as a whole: when anything is invalid
+/// nothing is applied and the answer (422 `invalid_csv`) lists every error;
+/// the same list downloads from `…/imports/{import_id}/errors.csv`.
+/// Accepts a BOM, CRLF and the `;` separator; headers match case- and
+/// space-insensitively. `If-Match` (the draft's ETag) is optional here.
+#[utoipa::path(
+    tag = "licences",
+    params(("id" = String, Path, description = "Migration id (UUID)")),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, body = ImportApplied),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/migrations/{id}/assignments.csv")]
+pub async fn import_csv(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::OperateMigration)?;
+    if !content_type_is(&req, &["text/csv", "application/csv", "text/plain"]) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let l = load_licensing(&state, &caller, &id).await?;
+    l.require_draft()?;
+    let expected = if req.headers().contains_key(header::IF_MATCH) {
+        Some(expected_draft_version(&req)?)
+    } else {
+        None
+    };
+    if let Some(e) = expected
+        && e != l.draft.version
+    {
+        return Err(ApiError::PreconditionFailed(e));
+    }
+    let acting = l.acting()?;
+    let limits = state.settings.csv_limits;
+    let migration_id = l.migration.id.clone();
+    let base_version = l.draft.version;
+    let outcome = parse_streamed(payload, limits.max_bytes, move |r| {
+        import_assignment_csv(r, &l.roster, &l.catalogue, &l.draft.assignments, &acting, limits)
+    })
+    .await?;
+    let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    match outcome {
+        Ok(ok) => {
+            let version = state
+                .store
+                .save_draft(&migration_id, Some(base_version), &ok.assignments)
+                .await
+                .map_err(|e| stale(e, base_version))?;
+            record(&state, &import_id, &migration_id, true, &[]).await?;
+            Ok(HttpResponse::Ok().json(ImportApplied {
+                import_id,
+                rows: ok.rows,
+                draft: Draft {
+                    assignments: ok.assignments,
+                    version,
+                },
+            }))
+        }
+        Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded { name: limit_name, limit }),
+        Err(ImportFailure::Invalid(violations)) => {
+            record(&state, &import_id, &migration_id, false, &violations).await?;
+            Err(ApiError::InvalidCsv { violations, import_id })
+        }
+    }
+}
+
+/// The error report as the CSV a migrator downloads, rendered once at import.
+fn report_csv(errors: &[RuleViolation]) -> Result<String, ApiError> {
+    let mut out = Vec::new();
+    write_error_report_csv(errors, &mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn record(state: &AppState, id: &str, migration_id: &str, applied: bool, errors: &[RuleViolation]) -> Result<(), ApiError> {
+    state
+        .store
+        .record_import(&ImportRecord {
+            id: id.to_owned(),
+            migration_id: migration_id.to_owned(),
+            created_at: String::new(),
+            applied,
+            error_count: errors.len() as i64,
+            report_csv: report_csv(errors)?,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The error report of an import attempt as CSV (row, column, value, code, message).
+#[utoipa::path(
+    tag = "licences",
+    params(
+        ("id" = String, Path, description = "Migration id (UUID)"),
+        ("import_id" = String, Path, description = "Import id from the 422 answer"),
+    ),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/migrations/{id}/imports/{import_id}/errors.csv")]
+pub async fn import_errors(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let (id, import_id) = path.into_inner();
+    let m = visible_migration(&state, &caller, &id).await?;
+    let import_id = parse_id(&import_id, "import")?;
+    let record = match state.store.get_import(&import_id).await? {
+        Some(r) if r.migration_id == m.id => r,
+        _ => return Err(ApiError::NotFound("import")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"import-{import_id}-errors.csv\"")))
+        .body(record.report_csv))
+}

@@ -1,0 +1,356 @@
+//! Storage of the licence half of a migration: roster, catalogue, draft and
+//! committed assignments, CSV import attempts. The rules live in
+//! `ferry_domain::licensing`; this module only saves and loads.
+//!
+//! Large rosters and drafts are written with multi-row `INSERT`s in batches,
+//! never one round trip per row.
+
+use ferry_domain::Email;
+use ferry_domain::licensing::{Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Row, Transaction};
+
+use crate::migrations::{MigrationRecord, transition_in};
+use crate::{Result, Store, StoreError, now};
+
+/// Rows per `INSERT`: keeps the bound parameters (rows × columns) well under
+/// both databases' limits (PostgreSQL 65,535; SQLite 32,766).
+const BATCH_ROWS: usize = 1000;
+
+/// One CSV import attempt and its error report.
+#[derive(Debug, Clone)]
+pub struct ImportRecord {
+    pub id: String,
+    pub migration_id: String,
+    pub created_at: String,
+    pub applied: bool,
+    pub error_count: i64,
+    /// The error report as CSV text (header only when the import applied).
+    pub report_csv: String,
+}
+
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+async fn insert_assignments(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    migration_id: &str,
+    assignments: &Assignments,
+) -> Result<()> {
+    let entries: Vec<_> = assignments.iter().filter(|(_, a)| !a.is_empty()).collect();
+    for chunk in entries.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO {table} (migration_id, user_id, plan, addons, username) VALUES {}",
+            placeholders(chunk.len(), 5)
+        );
+        let mut args = AnyArguments::default();
+        for (user_id, a) in chunk {
+            args.add(migration_id).map_err(StoreError::from_encode)?;
+            args.add(user_id.as_str()).map_err(StoreError::from_encode)?;
+            args.add(a.plan.clone()).map_err(StoreError::from_encode)?;
+            args.add(json(&a.addons)?).map_err(StoreError::from_encode)?;
+            args.add(a.username.as_ref().map(|u| u.to_string())).map_err(StoreError::from_encode)?;
+        }
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn load_assignments(store: &Store, table: &str, migration_id: &str) -> Result<Assignments> {
+    let sql = format!("SELECT user_id, plan, addons, username FROM {table} WHERE migration_id = $1");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(migration_id).fetch_all(&store.pool).await?;
+    let mut out = Assignments::new();
+    for row in rows {
+        let username: Option<String> = row.try_get("username")?;
+        let username = username
+            .map(|u| Email::parse(&u).map_err(|e| StoreError::Corrupt(format!("username {u}: {}", e.message))))
+            .transpose()?;
+        let addons: String = row.try_get("addons")?;
+        out.insert(
+            row.try_get("user_id")?,
+            Assignment {
+                plan: row.try_get("plan")?,
+                addons: from_json(&addons, "addons")?,
+                username,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Makes sure the migration has its `licensing` row (created lazily).
+async fn ensure_row(tx: &mut Transaction<'static, Any>, migration_id: &str) -> Result<()> {
+    sqlx::query("INSERT INTO licensing (migration_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn bump_draft_version(tx: &mut Transaction<'static, Any>, migration_id: &str, expected: Option<i64>) -> Result<i64> {
+    ensure_row(tx, migration_id).await?;
+    let current: i64 = sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
+        .bind(migration_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("draft_version")?;
+    if let Some(expected) = expected
+        && expected != current
+    {
+        return Err(StoreError::VersionMismatch { expected });
+    }
+    let done = sqlx::query("UPDATE licensing SET draft_version = $1 WHERE migration_id = $2 AND draft_version = $3")
+        .bind(current + 1)
+        .bind(migration_id)
+        .bind(current)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::VersionMismatch { expected: current });
+    }
+    Ok(current + 1)
+}
+
+impl Store {
+    /// Replaces the roster and satellites, drops draft entries of users no
+    /// longer in it, and bumps the draft version.
+    pub async fn replace_roster(
+        &self,
+        migration_id: &str,
+        users: &[RosterUserInput],
+        satellites: &[SatelliteInput],
+        kept_draft: &Assignments,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["roster_users", "roster_satellites", "draft_assignments"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE migration_id = $1")))
+                .bind(migration_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (chunk_no, chunk) in users.chunks(BATCH_ROWS).enumerate() {
+            let sql = format!(
+                "INSERT INTO roster_users (migration_id, seq, user_id, full_name, emails, user_group, position, \
+                 is_admin, old_license, old_addons, on_travel, active) VALUES {}",
+                placeholders(chunk.len(), 12)
+            );
+            let mut args = AnyArguments::default();
+            for (i, u) in chunk.iter().enumerate() {
+                let seq = (chunk_no * BATCH_ROWS + i) as i64;
+                args.add(migration_id).map_err(StoreError::from_encode)?;
+                args.add(seq).map_err(StoreError::from_encode)?;
+                args.add(u.user_id.as_str()).map_err(StoreError::from_encode)?;
+                args.add(u.full_name.as_str()).map_err(StoreError::from_encode)?;
+                args.add(json(&u.emails)?).map_err(StoreError::from_encode)?;
+                args.add(u.group.as_str()).map_err(StoreError::from_encode)?;
+                args.add(u.position.as_str()).map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.is_admin)).map_err(StoreError::from_encode)?;
+                args.add(u.old_license.clone()).map_err(StoreError::from_encode)?;
+                args.add(json(&u.old_addons)?).map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.on_travel)).map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.active)).map_err(StoreError::from_encode)?;
+            }
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut *tx).await?;
+        }
+        for s in satellites {
+            sqlx::query("INSERT INTO roster_satellites (migration_id, name, active) VALUES ($1, $2, $3)")
+                .bind(migration_id)
+                .bind(s.name.as_str())
+                .bind(i64::from(s.active))
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_assignments(&mut tx, "draft_assignments", migration_id, kept_draft).await?;
+        let version = bump_draft_version(&mut tx, migration_id, None).await?;
+        sqlx::query("UPDATE licensing SET roster_loaded = 1 WHERE migration_id = $1")
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The roster as it was uploaded, in upload order.
+    pub async fn load_roster(&self, migration_id: &str) -> Result<(Vec<RosterUserInput>, Vec<SatelliteInput>)> {
+        let rows = sqlx::query(
+            "SELECT user_id, full_name, emails, user_group, position, is_admin, old_license, old_addons, \
+             on_travel, active FROM roster_users WHERE migration_id = $1 ORDER BY seq",
+        )
+        .bind(migration_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            let emails: String = row.try_get("emails")?;
+            let old_addons: String = row.try_get("old_addons")?;
+            users.push(RosterUserInput {
+                user_id: row.try_get("user_id")?,
+                full_name: row.try_get("full_name")?,
+                emails: from_json(&emails, "emails")?,
+                group: row.try_get("user_group")?,
+                position: row.try_get("position")?,
+                is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+                old_license: row.try_get("old_license")?,
+                old_addons: from_json(&old_addons, "old_addons")?,
+                on_travel: row.try_get::<i64, _>("on_travel")? != 0,
+                active: row.try_get::<i64, _>("active")? != 0,
+                source_row: None,
+            });
+        }
+        let sats = sqlx::query("SELECT name, active FROM roster_satellites WHERE migration_id = $1 ORDER BY name")
+            .bind(migration_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(SatelliteInput {
+                    name: row.try_get("name")?,
+                    active: row.try_get::<i64, _>("active")? != 0,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((users, sats))
+    }
+
+    pub async fn get_catalogue(&self, migration_id: &str) -> Result<Option<CatalogueInput>> {
+        let row = sqlx::query("SELECT catalogue FROM licensing WHERE migration_id = $1")
+            .bind(migration_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row.map(|r| r.try_get::<Option<String>, _>("catalogue")).transpose()?.flatten() {
+            Some(text) => Ok(Some(from_json(&text, "catalogue")?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_catalogue(&self, migration_id: &str, catalogue: &CatalogueInput) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        ensure_row(&mut tx, migration_id).await?;
+        sqlx::query("UPDATE licensing SET catalogue = $1 WHERE migration_id = $2")
+            .bind(json(catalogue)?)
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn load_draft(&self, migration_id: &str) -> Result<Draft> {
+        let version = sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
+            .bind(migration_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get::<i64, _>("draft_version"))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(Draft {
+            assignments: load_assignments(self, "draft_assignments", migration_id).await?,
+            version,
+        })
+    }
+
+    /// Replaces the draft if its version is still `expected` (`If-Match`);
+    /// returns the new version.
+    pub async fn save_draft(&self, migration_id: &str, expected: Option<i64>, assignments: &Assignments) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let version = bump_draft_version(&mut tx, migration_id, expected).await?;
+        sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_assignments(&mut tx, "draft_assignments", migration_id, assignments).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn load_committed(&self, migration_id: &str) -> Result<Assignments> {
+        load_assignments(self, "committed_assignments", migration_id).await
+    }
+
+    /// Commits the draft as it is at `draft_version`: the migration moves to
+    /// `ready` and the draft becomes the committed assignment, atomically.
+    pub async fn commit_draft(&self, migration_id: &str, draft_version: i64) -> Result<MigrationRecord> {
+        let mut tx = self.pool.begin().await?;
+        let record = transition_in(&mut tx, migration_id, ferry_domain::LifecycleEvent::Commit, None).await?;
+        ensure_row(&mut tx, migration_id).await?;
+        let current: i64 = sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
+            .bind(migration_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("draft_version")?;
+        if current != draft_version {
+            return Err(StoreError::VersionMismatch { expected: draft_version });
+        }
+        sqlx::query("DELETE FROM committed_assignments WHERE migration_id = $1")
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO committed_assignments (migration_id, user_id, plan, addons, username) \
+             SELECT migration_id, user_id, plan, addons, username FROM draft_assignments WHERE migration_id = $1",
+        )
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn record_import(&self, record: &ImportRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO assignment_imports (id, migration_id, created_at, applied, error_count, errors) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(&record.migration_id)
+        .bind(now())
+        .bind(i64::from(record.applied))
+        .bind(record.error_count)
+        .bind(&record.report_csv)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_import(&self, id: &str) -> Result<Option<ImportRecord>> {
+        let row = sqlx::query(
+            "SELECT id, migration_id, created_at, applied, error_count, errors FROM assignment_imports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ImportRecord {
+                id: r.try_get("id")?,
+                migration_id: r.try_get("migration_id")?,
+                created_at: r.try_get("created_at")?,
+                applied: r.try_get::<i64, _>("applied")? != 0,
+                error_count: r.try_get("error_count")?,
+                report_csv: r.try_get("errors")?,
+            })
+        })
+        .transpose()
+    }
+}
