@@ -207,8 +207,17 @@ impl TestApp {
     /// commits it: the migration is then `ready`.
     pub async fn make_ready(&self, id: &str) -> Value {
         self.prepare_draft(id).await;
-        let res = self.post(&format!("/v1/migrations/{id}/commit"), &self.admin_key).send().await.unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+        let res = self
+            .post(&format!("/v1/migrations/{id}/commit"), &self.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
         res.json().await.unwrap()
     }
 
@@ -265,8 +274,12 @@ pub fn source_dir() -> &'static std::path::Path {
 /// A valid body for `POST /v1/migrations`, whose source URLs are reachable.
 pub fn migration_body(tenant: &str) -> Value {
     let dir = source_dir();
-    let db = url::Url::from_file_path(dir.join("db.dump")).expect("url").to_string();
-    let docs = url::Url::from_directory_path(dir.join("documents")).expect("url").to_string();
+    let db = url::Url::from_file_path(dir.join("db.dump"))
+        .expect("url")
+        .to_string();
+    let docs = url::Url::from_directory_path(dir.join("documents"))
+        .expect("url")
+        .to_string();
     json!({
         "tenant": tenant,
         "customer_name": "ACME GmbH",
@@ -287,9 +300,22 @@ pub async fn prepare_draft(client: &reqwest::Client, base: &str, key: &str, id: 
         "user_id": "u1", "full_name": "Mia Migrator", "emails": ["mia@partner.example"],
         "group": "IT", "position": "Consultant", "is_admin": true, "old_license": "Admin"
     }]});
-    let res = client.put(format!("{base}/v1/migrations/{id}/roster")).bearer_auth(key).json(&roster).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
-    let version = res.json::<Value>().await.unwrap()["draft_version"].as_i64().unwrap();
+    let res = client
+        .put(format!("{base}/v1/migrations/{id}/roster"))
+        .bearer_auth(key)
+        .json(&roster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let version = res.json::<Value>().await.unwrap()["draft_version"]
+        .as_i64()
+        .unwrap();
     let res = client
         .patch(format!("{base}/v1/migrations/{id}/draft"))
         .bearer_auth(key)
@@ -298,7 +324,12 @@ pub async fn prepare_draft(client: &reqwest::Client, base: &str, key: &str, id: 
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 }
 
 /// Asserts a problem answer: status, content type and stable code.

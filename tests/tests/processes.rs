@@ -77,8 +77,18 @@ async fn serve_and_worker_as_separate_processes() {
         .unwrap();
     let id = m["id"].as_str().unwrap();
     ferry_tests::prepare_draft(&client, &base, &key, id).await;
-    let res = client.post(format!("{base}/v1/migrations/{id}/commit")).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    let res = client
+        .post(format!("{base}/v1/migrations/{id}/commit"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     let started: Value = client
         .post(format!("{base}/v1/migrations/{id}/start"))
         .bearer_auth(&key)

@@ -19,7 +19,9 @@ async fn store(mode: Mode) -> TestStore {
         Mode::Embedded => format!("sqlite://{}", dir.path().join("state.db").display()),
         Mode::Production => fresh_pg_database().await,
     };
-    let store = Store::connect(&url, 5, Duration::from_secs(5)).await.unwrap();
+    let store = Store::connect(&url, 5, Duration::from_secs(5))
+        .await
+        .unwrap();
     TestStore { store, _dir: dir }
 }
 
@@ -32,7 +34,11 @@ fn new_migration(tenant: &str) -> ferry_domain::NewMigration {
 
 async fn open(store: &Store, tenant: &str) -> String {
     let id = uuid::Uuid::now_v7().to_string();
-    match store.create_migration(&id, &new_migration(tenant), None, |_| (201, String::new())).await.unwrap() {
+    match store
+        .create_migration(&id, &new_migration(tenant), None, |_| (201, String::new()))
+        .await
+        .unwrap()
+    {
         IdempotencyClaim::Fresh(m) => m.id,
         IdempotencyClaim::Replay(_) => panic!("no key, no replay"),
     }
@@ -53,12 +59,19 @@ async fn schema_migrations_are_rerunnable(mode: Mode) {
         Mode::Embedded => format!("sqlite://{}", dir.path().join("s.db").display()),
         Mode::Production => fresh_pg_database().await,
     };
-    let first = Store::connect(&url, 2, Duration::from_secs(5)).await.unwrap();
+    let first = Store::connect(&url, 2, Duration::from_secs(5))
+        .await
+        .unwrap();
     open(&first, "acme").await;
     first.close().await;
-    let second = Store::connect(&url, 2, Duration::from_secs(5)).await.unwrap();
+    let second = Store::connect(&url, 2, Duration::from_secs(5))
+        .await
+        .unwrap();
     let page = second
-        .list_migrations(&ferry_store::MigrationFilter { limit: 10, ..Default::default() })
+        .list_migrations(&ferry_store::MigrationFilter {
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1, "data survives a restart");
@@ -69,11 +82,22 @@ async fn tenants_are_unique_among_open_migrations(mode: Mode) {
     let id = open(&s.store, "acme").await;
     let dup = s
         .store
-        .create_migration(&uuid::Uuid::now_v7().to_string(), &new_migration("acme"), None, |_| (201, String::new()))
+        .create_migration(
+            &uuid::Uuid::now_v7().to_string(),
+            &new_migration("acme"),
+            None,
+            |_| (201, String::new()),
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::TenantTaken(t)) if t == "acme"));
-    s.store.transition(&id, LifecycleEvent::Commit).await.unwrap();
-    s.store.transition(&id, LifecycleEvent::Cancel).await.unwrap();
+    s.store
+        .transition(&id, LifecycleEvent::Commit)
+        .await
+        .unwrap();
+    s.store
+        .transition(&id, LifecycleEvent::Cancel)
+        .await
+        .unwrap();
     open(&s.store, "acme").await;
 }
 
@@ -89,14 +113,22 @@ async fn concurrent_transitions_have_one_winner(mode: Mode) {
     let wins = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{results:?}");
     for r in results.iter().filter(|r| r.is_err()) {
-        assert!(matches!(r, Err(StoreError::Transition(_)) | Err(StoreError::VersionMismatch { .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Transition(_)) | Err(StoreError::VersionMismatch { .. })
+            ),
+            "{r:?}"
+        );
     }
     let m = s.store.get_migration(&id).await.unwrap().unwrap();
     assert_eq!(m.state, MigrationState::Ready);
     assert_eq!(m.version, 2);
 }
 
-async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for h in handles {
         out.push(h.await.unwrap());
@@ -115,13 +147,20 @@ async fn idempotency_records(mode: Mode) {
     let id = uuid::Uuid::now_v7().to_string();
     let first = s
         .store
-        .create_migration(&id, &new_migration("acme"), Some(idem("h1")), |m| (201, format!("{{\"id\":\"{}\"}}", m.id)))
+        .create_migration(&id, &new_migration("acme"), Some(idem("h1")), |m| {
+            (201, format!("{{\"id\":\"{}\"}}", m.id))
+        })
         .await
         .unwrap();
     assert!(matches!(first, IdempotencyClaim::Fresh(_)));
     let again = s
         .store
-        .create_migration(&uuid::Uuid::now_v7().to_string(), &new_migration("acme"), Some(idem("h1")), |_| (201, String::new()))
+        .create_migration(
+            &uuid::Uuid::now_v7().to_string(),
+            &new_migration("acme"),
+            Some(idem("h1")),
+            |_| (201, String::new()),
+        )
         .await
         .unwrap();
     match again {
@@ -134,7 +173,10 @@ async fn idempotency_records(mode: Mode) {
     }
     let page = s
         .store
-        .list_migrations(&ferry_store::MigrationFilter { limit: 10, ..Default::default() })
+        .list_migrations(&ferry_store::MigrationFilter {
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
@@ -161,34 +203,73 @@ async fn bootstrap_key_only_once(mode: Mode) {
 async fn job_records_are_at_most_once(mode: Mode) {
     let s = store(mode).await;
     let id = open(&s.store, "jobs").await;
-    s.store.transition(&id, LifecycleEvent::Commit).await.unwrap();
+    s.store
+        .transition(&id, LifecycleEvent::Commit)
+        .await
+        .unwrap();
     let job_id = uuid::Uuid::now_v7().to_string();
     let started = s
         .store
-        .start_migration(&id, &job_id, None, |_| async { Ok::<(), String>(()) }, |_| (202, String::new()))
+        .start_migration(
+            &id,
+            &job_id,
+            None,
+            |_| async { Ok::<(), String>(()) },
+            |_| (202, String::new()),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(matches!(started, IdempotencyClaim::Fresh(_)));
-    assert!(s.store.job_started("no-such-job", "w1").await.unwrap().is_none());
+    assert!(
+        s.store
+            .job_started("no-such-job", "w1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let running = s.store.job_started(&job_id, "w1").await.unwrap().unwrap();
     assert_eq!(running.state, JobState::Running);
     // A second delivery of the same message (worker died) takes it again.
     let retaken = s.store.job_started(&job_id, "w2").await.unwrap().unwrap();
     assert_eq!(retaken.attempts, 2);
-    assert!(s.store.job_finished(&job_id, JobState::Succeeded, None).await.unwrap().is_some());
-    assert!(s.store.job_finished(&job_id, JobState::Failed, Some("late")).await.unwrap().is_none());
-    assert!(s.store.job_started(&job_id, "w3").await.unwrap().is_none(), "finished jobs never run again");
+    assert!(
+        s.store
+            .job_finished(&job_id, JobState::Succeeded, None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.store
+            .job_finished(&job_id, JobState::Failed, Some("late"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.store.job_started(&job_id, "w3").await.unwrap().is_none(),
+        "finished jobs never run again"
+    );
     let m = s.store.get_migration(&id).await.unwrap().unwrap();
     assert_eq!(m.state, MigrationState::Uploaded);
     // A refused enqueue commits nothing.
     let job2 = uuid::Uuid::now_v7().to_string();
     let refused = s
         .store
-        .start_migration(&id, &job2, None, |_| async { Err::<(), _>("queue down") }, |_| (202, String::new()))
+        .start_migration(
+            &id,
+            &job2,
+            None,
+            |_| async { Err::<(), _>("queue down") },
+            |_| (202, String::new()),
+        )
         .await
         .unwrap();
     assert!(refused.is_err());
     assert!(s.store.get_job(&job2).await.unwrap().is_none());
-    assert_eq!(s.store.get_migration(&id).await.unwrap().unwrap().state, MigrationState::Uploaded);
+    assert_eq!(
+        s.store.get_migration(&id).await.unwrap().unwrap().state,
+        MigrationState::Uploaded
+    );
 }

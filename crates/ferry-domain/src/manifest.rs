@@ -92,9 +92,9 @@ impl ManifestFormat {
 pub struct ManifestLimits {
     /// Data rows allowed; one more is [`ManifestError::TooManyRows`] (413).
     pub max_rows: u64,
-    /// Longest physical line, in bytes: a row is at most ~1.3 KB of content,
-    /// so anything far longer is garbage, and without a cap a file with no
-    /// line break would be buffered whole.
+    /// Longest physical line (and CSV record), in bytes: a valid row is at
+    /// most ~2 KB, so anything far longer is garbage, and without a cap a
+    /// file with no line break (or an unclosed quote) would be buffered whole.
     pub max_line_bytes: usize,
 }
 

@@ -80,7 +80,10 @@ pub enum ApiError {
     #[error("the assignment breaks {} rule(s); nothing was changed", .0.len())]
     InvalidAssignment(Vec<RuleViolation>),
     #[error("the CSV file has {} error(s); nothing was applied", .violations.len())]
-    InvalidCsv { violations: Vec<RuleViolation>, import_id: String },
+    InvalidCsv {
+        violations: Vec<RuleViolation>,
+        import_id: String,
+    },
     #[error("the pre-flight checks fail; fix the listed items first")]
     PreflightFailed(Box<PreflightReport>),
     #[error("the migration is {0}: its licences can only change while it is a draft")]
@@ -165,7 +168,10 @@ impl ApiError {
                 p.limit_name = Some((*name).to_owned());
             }
             ApiError::InvalidAssignment(v) => p.violations = v.clone(),
-            ApiError::InvalidCsv { violations, import_id } => {
+            ApiError::InvalidCsv {
+                violations,
+                import_id,
+            } => {
                 p.violations = violations.clone();
                 p.import_id = Some(import_id.clone());
             }

@@ -34,7 +34,11 @@ impl Read for ChannelReader {
 
 /// Runs `parse` on a blocking thread, feeding it the request body. A body
 /// over `max_bytes` stops the upload and answers 413 naming the limit.
-pub async fn parse_streamed<T, F>(mut payload: web::Payload, max_bytes: u64, parse: F) -> Result<T, ApiError>
+pub async fn parse_streamed<T, F>(
+    mut payload: web::Payload,
+    max_bytes: u64,
+    parse: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(ChannelReader) -> T + Send + 'static,
@@ -59,7 +63,9 @@ where
                     Ok(bytes)
                 }
             }
-            Err(e) => Err(io::Error::other(format!("cannot read the request body: {e}"))),
+            Err(e) => Err(io::Error::other(format!(
+                "cannot read the request body: {e}"
+            ))),
         };
         let stop = item.is_err();
         // The parser may stop early (a limit or a fatal error): then nobody
@@ -69,7 +75,9 @@ where
         }
     }
     drop(tx);
-    let out = task.await.map_err(|e| ApiError::Internal(format!("parser task: {e}")))?;
+    let out = task
+        .await
+        .map_err(|e| ApiError::Internal(format!("parser task: {e}")))?;
     if too_large {
         return Err(ApiError::LimitExceeded {
             name: "max_bytes",

@@ -58,7 +58,6 @@ impl StoreError {
         StoreError::Db(sqlx::Error::Encode(e))
     }
 
-
     /// True when the database could not be reached (as opposed to a bad query):
     /// the HTTP layer answers 503 naming the database for these.
     pub fn is_unavailable(&self) -> bool {

@@ -6,7 +6,9 @@
 //! never one round trip per row.
 
 use ferry_domain::Email;
-use ferry_domain::licensing::{Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput};
+use ferry_domain::licensing::{
+    Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput,
+};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
 
@@ -68,24 +70,36 @@ async fn insert_assignments(
         let mut args = AnyArguments::default();
         for (user_id, a) in chunk {
             args.add(migration_id).map_err(StoreError::from_encode)?;
-            args.add(user_id.as_str()).map_err(StoreError::from_encode)?;
+            args.add(user_id.as_str())
+                .map_err(StoreError::from_encode)?;
             args.add(a.plan.clone()).map_err(StoreError::from_encode)?;
-            args.add(json(&a.addons)?).map_err(StoreError::from_encode)?;
-            args.add(a.username.as_ref().map(|u| u.to_string())).map_err(StoreError::from_encode)?;
+            args.add(json(&a.addons)?)
+                .map_err(StoreError::from_encode)?;
+            args.add(a.username.as_ref().map(|u| u.to_string()))
+                .map_err(StoreError::from_encode)?;
         }
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut **tx).await?;
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
 
 async fn load_assignments(store: &Store, table: &str, migration_id: &str) -> Result<Assignments> {
-    let sql = format!("SELECT user_id, plan, addons, username FROM {table} WHERE migration_id = $1");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(migration_id).fetch_all(&store.pool).await?;
+    let sql =
+        format!("SELECT user_id, plan, addons, username FROM {table} WHERE migration_id = $1");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(migration_id)
+        .fetch_all(&store.pool)
+        .await?;
     let mut out = Assignments::new();
     for row in rows {
         let username: Option<String> = row.try_get("username")?;
         let username = username
-            .map(|u| Email::parse(&u).map_err(|e| StoreError::Corrupt(format!("username {u}: {}", e.message))))
+            .map(|u| {
+                Email::parse(&u)
+                    .map_err(|e| StoreError::Corrupt(format!("username {u}: {}", e.message)))
+            })
             .transpose()?;
         let addons: String = row.try_get("addons")?;
         out.insert(
@@ -109,7 +123,11 @@ async fn ensure_row(tx: &mut Transaction<'static, Any>, migration_id: &str) -> R
     Ok(())
 }
 
-async fn bump_draft_version(tx: &mut Transaction<'static, Any>, migration_id: &str, expected: Option<i64>) -> Result<i64> {
+async fn bump_draft_version(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+    expected: Option<i64>,
+) -> Result<i64> {
     ensure_row(tx, migration_id).await?;
     let current: i64 = sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
         .bind(migration_id)
@@ -121,12 +139,14 @@ async fn bump_draft_version(tx: &mut Transaction<'static, Any>, migration_id: &s
     {
         return Err(StoreError::VersionMismatch { expected });
     }
-    let done = sqlx::query("UPDATE licensing SET draft_version = $1 WHERE migration_id = $2 AND draft_version = $3")
-        .bind(current + 1)
-        .bind(migration_id)
-        .bind(current)
-        .execute(&mut **tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE licensing SET draft_version = $1 WHERE migration_id = $2 AND draft_version = $3",
+    )
+    .bind(current + 1)
+    .bind(migration_id)
+    .bind(current)
+    .execute(&mut **tx)
+    .await?;
     if done.rows_affected() != 1 {
         return Err(StoreError::VersionMismatch { expected: current });
     }
@@ -145,10 +165,12 @@ impl Store {
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         for table in ["roster_users", "roster_satellites", "draft_assignments"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE migration_id = $1")))
-                .bind(migration_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE migration_id = $1"
+            )))
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
         }
         for (chunk_no, chunk) in users.chunks(BATCH_ROWS).enumerate() {
             let sql = format!(
@@ -161,26 +183,40 @@ impl Store {
                 let seq = (chunk_no * BATCH_ROWS + i) as i64;
                 args.add(migration_id).map_err(StoreError::from_encode)?;
                 args.add(seq).map_err(StoreError::from_encode)?;
-                args.add(u.user_id.as_str()).map_err(StoreError::from_encode)?;
-                args.add(u.full_name.as_str()).map_err(StoreError::from_encode)?;
-                args.add(json(&u.emails)?).map_err(StoreError::from_encode)?;
-                args.add(u.group.as_str()).map_err(StoreError::from_encode)?;
-                args.add(u.position.as_str()).map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.is_admin)).map_err(StoreError::from_encode)?;
-                args.add(u.old_license.clone()).map_err(StoreError::from_encode)?;
-                args.add(json(&u.old_addons)?).map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.on_travel)).map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.active)).map_err(StoreError::from_encode)?;
+                args.add(u.user_id.as_str())
+                    .map_err(StoreError::from_encode)?;
+                args.add(u.full_name.as_str())
+                    .map_err(StoreError::from_encode)?;
+                args.add(json(&u.emails)?)
+                    .map_err(StoreError::from_encode)?;
+                args.add(u.group.as_str())
+                    .map_err(StoreError::from_encode)?;
+                args.add(u.position.as_str())
+                    .map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.is_admin))
+                    .map_err(StoreError::from_encode)?;
+                args.add(u.old_license.clone())
+                    .map_err(StoreError::from_encode)?;
+                args.add(json(&u.old_addons)?)
+                    .map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.on_travel))
+                    .map_err(StoreError::from_encode)?;
+                args.add(i64::from(u.active))
+                    .map_err(StoreError::from_encode)?;
             }
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut *tx).await?;
-        }
-        for s in satellites {
-            sqlx::query("INSERT INTO roster_satellites (migration_id, name, active) VALUES ($1, $2, $3)")
-                .bind(migration_id)
-                .bind(s.name.as_str())
-                .bind(i64::from(s.active))
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for s in satellites {
+            sqlx::query(
+                "INSERT INTO roster_satellites (migration_id, name, active) VALUES ($1, $2, $3)",
+            )
+            .bind(migration_id)
+            .bind(s.name.as_str())
+            .bind(i64::from(s.active))
+            .execute(&mut *tx)
+            .await?;
         }
         insert_assignments(&mut tx, "draft_assignments", migration_id, kept_draft).await?;
         let version = bump_draft_version(&mut tx, migration_id, None).await?;
@@ -193,7 +229,10 @@ impl Store {
     }
 
     /// The roster as it was uploaded, in upload order.
-    pub async fn load_roster(&self, migration_id: &str) -> Result<(Vec<RosterUserInput>, Vec<SatelliteInput>)> {
+    pub async fn load_roster(
+        &self,
+        migration_id: &str,
+    ) -> Result<(Vec<RosterUserInput>, Vec<SatelliteInput>)> {
         let rows = sqlx::query(
             "SELECT user_id, full_name, emails, user_group, position, is_admin, old_license, old_addons, \
              on_travel, active FROM roster_users WHERE migration_id = $1 ORDER BY seq",
@@ -219,18 +258,20 @@ impl Store {
                 source_row: None,
             });
         }
-        let sats = sqlx::query("SELECT name, active FROM roster_satellites WHERE migration_id = $1 ORDER BY name")
-            .bind(migration_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(SatelliteInput {
-                    name: row.try_get("name")?,
-                    active: row.try_get::<i64, _>("active")? != 0,
-                })
+        let sats = sqlx::query(
+            "SELECT name, active FROM roster_satellites WHERE migration_id = $1 ORDER BY name",
+        )
+        .bind(migration_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(SatelliteInput {
+                name: row.try_get("name")?,
+                active: row.try_get::<i64, _>("active")? != 0,
             })
-            .collect::<Result<Vec<_>>>()?;
+        })
+        .collect::<Result<Vec<_>>>()?;
         Ok((users, sats))
     }
 
@@ -239,13 +280,21 @@ impl Store {
             .bind(migration_id)
             .fetch_optional(&self.pool)
             .await?;
-        match row.map(|r| r.try_get::<Option<String>, _>("catalogue")).transpose()?.flatten() {
+        match row
+            .map(|r| r.try_get::<Option<String>, _>("catalogue"))
+            .transpose()?
+            .flatten()
+        {
             Some(text) => Ok(Some(from_json(&text, "catalogue")?)),
             None => Ok(None),
         }
     }
 
-    pub async fn put_catalogue(&self, migration_id: &str, catalogue: &CatalogueInput) -> Result<()> {
+    pub async fn put_catalogue(
+        &self,
+        migration_id: &str,
+        catalogue: &CatalogueInput,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         ensure_row(&mut tx, migration_id).await?;
         sqlx::query("UPDATE licensing SET catalogue = $1 WHERE migration_id = $2")
@@ -273,7 +322,12 @@ impl Store {
 
     /// Replaces the draft if its version is still `expected` (`If-Match`);
     /// returns the new version.
-    pub async fn save_draft(&self, migration_id: &str, expected: Option<i64>, assignments: &Assignments) -> Result<i64> {
+    pub async fn save_draft(
+        &self,
+        migration_id: &str,
+        expected: Option<i64>,
+        assignments: &Assignments,
+    ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         let version = bump_draft_version(&mut tx, migration_id, expected).await?;
         sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
@@ -291,17 +345,30 @@ impl Store {
 
     /// Commits the draft as it is at `draft_version`: the migration moves to
     /// `ready` and the draft becomes the committed assignment, atomically.
-    pub async fn commit_draft(&self, migration_id: &str, draft_version: i64) -> Result<MigrationRecord> {
+    pub async fn commit_draft(
+        &self,
+        migration_id: &str,
+        draft_version: i64,
+    ) -> Result<MigrationRecord> {
         let mut tx = self.pool.begin().await?;
-        let record = transition_in(&mut tx, migration_id, ferry_domain::LifecycleEvent::Commit, None).await?;
+        let record = transition_in(
+            &mut tx,
+            migration_id,
+            ferry_domain::LifecycleEvent::Commit,
+            None,
+        )
+        .await?;
         ensure_row(&mut tx, migration_id).await?;
-        let current: i64 = sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
-            .bind(migration_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("draft_version")?;
+        let current: i64 =
+            sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
+                .bind(migration_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("draft_version")?;
         if current != draft_version {
-            return Err(StoreError::VersionMismatch { expected: draft_version });
+            return Err(StoreError::VersionMismatch {
+                expected: draft_version,
+            });
         }
         sqlx::query("DELETE FROM committed_assignments WHERE migration_id = $1")
             .bind(migration_id)

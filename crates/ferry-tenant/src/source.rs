@@ -16,25 +16,39 @@ pub fn open_source(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     match parsed.scheme() {
         "file" => {
-            let local = parsed.to_file_path().map_err(|_| "not a local file path".to_owned())?;
+            let local = parsed
+                .to_file_path()
+                .map_err(|_| "not a local file path".to_owned())?;
             let store = LocalFileSystem::new();
             let path = Path::from_absolute_path(&local).map_err(|e| e.to_string())?;
             Ok((Arc::new(store), path))
         }
         "s3" => {
             let bucket = parsed.host_str().unwrap_or_default();
-            let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(|e| e.to_string())?;
-            let path = Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())?;
+            let store = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let path =
+                Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())?;
             Ok((Arc::new(store), path))
         }
         "http" | "https" => {
-            let base = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or_default());
+            let base = format!(
+                "{}://{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or_default()
+            );
             let base = match parsed.port() {
                 Some(p) => format!("{base}:{p}"),
                 None => base,
             };
-            let store = HttpBuilder::new().with_url(base).build().map_err(|e| e.to_string())?;
-            let path = Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())?;
+            let store = HttpBuilder::new()
+                .with_url(base)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let path =
+                Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())?;
             Ok((Arc::new(store), path))
         }
         other => Err(format!("no reader for '{other}://' sources")),
@@ -47,11 +61,16 @@ pub async fn probe_source(url: &str, timeout: Duration) -> Result<(), String> {
     let (store, path) = open_source(url)?;
     let check = async {
         if url.ends_with('/') {
-            if let Ok(local) = url::Url::parse(url).and_then(|u| u.to_file_path().map_err(|_| url::ParseError::EmptyHost))
+            if let Ok(local) = url::Url::parse(url)
+                .and_then(|u| u.to_file_path().map_err(|_| url::ParseError::EmptyHost))
             {
                 // An empty archive folder is reachable; listing would say
                 // nothing about it.
-                return if local.is_dir() { Ok(()) } else { Err("folder not found".to_owned()) };
+                return if local.is_dir() {
+                    Ok(())
+                } else {
+                    Err("folder not found".to_owned())
+                };
             }
             store
                 .list_with_delimiter(Some(&path))
@@ -81,10 +100,14 @@ mod tests {
         std::fs::write(&dump, b"x").expect("write");
         let t = Duration::from_secs(2);
         let file_url = url::Url::from_file_path(&dump).expect("url").to_string();
-        let dir_url = url::Url::from_directory_path(dir.path()).expect("url").to_string();
+        let dir_url = url::Url::from_directory_path(dir.path())
+            .expect("url")
+            .to_string();
         assert_eq!(probe_source(&file_url, t).await, Ok(()));
         assert_eq!(probe_source(&dir_url, t).await, Ok(()));
-        let missing = url::Url::from_file_path(dir.path().join("nope.dump")).expect("url").to_string();
+        let missing = url::Url::from_file_path(dir.path().join("nope.dump"))
+            .expect("url")
+            .to_string();
         assert_eq!(probe_source(&missing, t).await, Err("not found".to_owned()));
         let missing_dir = format!("{dir_url}nope/");
         assert!(probe_source(&missing_dir, t).await.is_err());

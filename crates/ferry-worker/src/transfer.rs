@@ -23,10 +23,7 @@ use bytes::Bytes;
 use ferry_domain::manifest::{DocumentPath, ManifestRow};
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{
-    GetResult, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
-};
-use sha2::{Digest, Sha256};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio_util::sync::CancellationToken;
 
 pub use read::already_present;

@@ -174,8 +174,10 @@ impl Application {
                             max_bytes: s.csv_max_bytes,
                             max_field_len: s.csv_max_field_len,
                         },
-                        min_source_version: ferry_domain::SourceVersion::parse(&s.min_source_version)
-                            .map_err(|e| anyhow::anyhow!("min_source_version: {}", e.message))?,
+                        min_source_version: ferry_domain::SourceVersion::parse(
+                            &s.min_source_version,
+                        )
+                        .map_err(|e| anyhow::anyhow!("min_source_version: {}", e.message))?,
                         source_probe_timeout: Duration::from_secs(s.source_probe_timeout_secs),
                     },
                     metrics: ferry_http::metrics_handle(),

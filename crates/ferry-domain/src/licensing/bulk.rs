@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::assignment::{
     Assignments, RuleViolation, addons_from_input, plan_from_input, prune_to_roster,
 };
+use super::caseless::Caseless;
 use super::catalogue::Catalogue;
 use super::codes::{self, columns};
 use super::roster::Roster;
@@ -50,7 +51,10 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 /// engine reports the contradiction. Giving a plan to a user without a user
 /// name picks their first address, so "assign plans, then adjust user names"
 /// works as two steps; an explicit `set_username: null` is respected and then
-/// reported as `username_required`.
+/// reported as `username_required`. `acting_user_unlicensed` is reported only
+/// when the edit could lock the acting user out (it touches them, or they hold
+/// a plan now), so a fresh draft can be filled in any order; the CSV import,
+/// which states the whole draft, applies it unconditionally.
 pub fn apply_bulk_edit(
     roster: &Roster,
     catalogue: &Catalogue,
@@ -58,7 +62,8 @@ pub fn apply_bulk_edit(
     edit: &BulkEdit,
     acting: &Email,
 ) -> Result<Assignments, Vec<RuleViolation>> {
-    let mut next = prune_to_roster(roster, assignments);
+    let prior = prune_to_roster(roster, assignments);
+    let mut next = prior.clone();
     let mut errors = Vec::new();
     let plan = edit
         .set_plan
@@ -135,12 +140,42 @@ pub fn apply_bulk_edit(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let violations = validate_assignments(roster, catalogue, &next, acting);
+    let mut violations = validate_assignments(roster, catalogue, &next, acting);
+    // The acting user's own licence is there to stop self-lockout: an edit
+    // that neither touches them nor finds them licensed cannot lock them out,
+    // and must not be refused while a fresh draft has no plans yet.
+    let is_acting = |id: &String| {
+        roster
+            .user(id)
+            .is_some_and(|u| u.has_address(acting.as_str()))
+    };
+    let names_acting =
+        matches!(&username, Some(Some(u)) if Caseless(u.as_str()) == Caseless(acting.as_str()));
+    let could_lock_out = edit.user_ids.iter().any(is_acting)
+        || names_acting
+        || prior_licence(roster, &prior, acting);
+    if !could_lock_out {
+        violations.retain(|v| v.code != codes::ACTING_USER_UNLICENSED);
+    }
     if violations.is_empty() {
         Ok(next)
     } else {
         Err(violations)
     }
+}
+
+/// Whether one of the acting person's roster users holds a plan in `a`.
+fn prior_licence(roster: &Roster, a: &Assignments, acting: &Email) -> bool {
+    let by_card = roster
+        .users_with_address(acting)
+        .any(|u| a.get(u.user_id()).is_some_and(|x| x.plan.is_some()));
+    by_card
+        || a.values().any(|x| {
+            x.plan.is_some()
+                && x.username
+                    .as_ref()
+                    .is_some_and(|u| Caseless(u.as_str()) == Caseless(acting.as_str()))
+        })
 }
 
 #[cfg(test)]
@@ -230,6 +265,26 @@ mod tests {
             apply(&e),
             Err(vec![codes::DUPLICATE_USERNAME, codes::DUPLICATE_USERNAME])
         );
+    }
+
+    #[test]
+    fn a_fresh_draft_can_be_filled_step_by_step_without_the_acting_user() {
+        let mut e = edit(&["u2"]);
+        e.set_plan = Some(Some("Engage".into()));
+        let out = apply_bulk_edit(&roster(), &catalogue(), &Assignments::new(), &e, &acting())
+            .expect("Ann (acting) has no plan yet, and this edit cannot take one away");
+        assert_eq!(out.len(), 1);
+        // Touching the acting user without giving her a plan is refused.
+        let mut e = edit(&["u1"]);
+        e.set_addons = Some(vec![]);
+        let err = apply_bulk_edit(&roster(), &catalogue(), &Assignments::new(), &e, &acting());
+        let codes: Vec<_> = err
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.code)
+            .collect();
+        assert_eq!(codes, [codes::ACTING_USER_UNLICENSED]);
     }
 
     #[test]

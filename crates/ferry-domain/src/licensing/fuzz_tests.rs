@@ -40,10 +40,12 @@ fn render(table: &[Vec<String>], sep: u8, bom: bool) -> Vec<u8> {
 
 #[derive(Debug, Clone)]
 enum RowEdit {
+    // Indices count data rows (the header is never deleted or duplicated).
     Delete(usize),
     Duplicate(usize),
     Set(usize, usize, String),
     AddColumn(usize),
+    SetHeader(usize, String),
 }
 
 #[derive(Debug, Clone)]
@@ -77,12 +79,12 @@ fn cell_value() -> impl Strategy<Value = String> {
 /// read-only cells, rarely the header (which short-circuits everything else).
 fn row_edit() -> impl Strategy<Value = RowEdit> {
     prop_oneof![
-        1 => (1..6usize).prop_map(RowEdit::Delete),
-        1 => (1..6usize).prop_map(RowEdit::Duplicate),
-        8 => (1..6usize, 7..10usize, cell_value()).prop_map(|(r, c, v)| RowEdit::Set(r, c, v)),
-        2 => (1..6usize, 0..7usize, cell_value()).prop_map(|(r, c, v)| RowEdit::Set(r, c, v)),
-        1 => (0..11usize, cell_value()).prop_map(|(c, v)| RowEdit::Set(0, c, v)),
+        1 => (0..6usize).prop_map(RowEdit::Delete),
+        1 => (0..6usize).prop_map(RowEdit::Duplicate),
+        8 => (0..6usize, 7..10usize, cell_value()).prop_map(|(r, c, v)| RowEdit::Set(r, c, v)),
+        2 => (0..6usize, 0..7usize, cell_value()).prop_map(|(r, c, v)| RowEdit::Set(r, c, v)),
         1 => (0..6usize).prop_map(RowEdit::AddColumn),
+        1 => (0..11usize, cell_value()).prop_map(|(c, v)| RowEdit::SetHeader(c, v)),
     ]
 }
 
@@ -96,34 +98,43 @@ fn byte_edit() -> impl Strategy<Value = ByteEdit> {
 
 fn apply_rows(table: &mut Vec<Vec<String>>, edits: &[RowEdit]) {
     for e in edits {
-        let n = table.len();
+        let rows = table.len().saturating_sub(1);
+        // Data row `r`, wrapped onto the rows there are (table[0] is the header).
+        let at = |r: usize| 1 + r % rows;
         match e {
-            RowEdit::Delete(r) if n > 0 => {
-                table.remove(r % n);
+            RowEdit::Delete(r) if rows > 0 => {
+                table.remove(at(*r));
             }
-            RowEdit::Duplicate(r) if n > 0 => {
-                let row = table[r % n].clone();
-                table.insert(r % n, row);
+            RowEdit::Duplicate(r) if rows > 0 => {
+                let row = table[at(*r)].clone();
+                table.insert(at(*r), row);
             }
-            RowEdit::Set(r, c, v) if n > 0 => {
-                let row = &mut table[r % n];
-                if let Some(cell) = row.get_mut(*c) {
+            RowEdit::Set(r, c, v) if rows > 0 => {
+                if let Some(cell) = table[at(*r)].get_mut(*c) {
                     cell.clone_from(v);
                 }
             }
-            RowEdit::AddColumn(r) if n > 0 => table[r % n].push("x".into()),
+            RowEdit::AddColumn(r) if rows > 0 => table[at(*r)].push("x".into()),
+            RowEdit::SetHeader(c, v) => {
+                if let Some(cell) = table[0].get_mut(*c) {
+                    cell.clone_from(v);
+                }
+            }
             _ => {}
         }
     }
 }
 
+/// Byte edits land after the header line: header damage is covered by the
+/// random-bytes cases and the header cell edits, and would mask the rest.
 fn apply_bytes(bytes: &mut Vec<u8>, edits: &[ByteEdit]) {
+    let start = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
     for e in edits {
-        let n = bytes.len();
+        let n = bytes.len() - start;
         match *e {
-            ByteEdit::Insert(p, b) => bytes.insert(p % (n + 1), b),
-            ByteEdit::Truncate(p) => bytes.truncate(p % (n + 1)),
-            ByteEdit::Flip(p) if n > 0 => bytes[p % n] ^= 0x80,
+            ByteEdit::Insert(p, b) => bytes.insert(start + p % (n + 1), b),
+            ByteEdit::Truncate(p) => bytes.truncate(start + p % (n + 1)),
+            ByteEdit::Flip(p) if n > 0 => bytes[start + p % n] ^= 0x80,
             ByteEdit::Flip(_) => {}
         }
     }

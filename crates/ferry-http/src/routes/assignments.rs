@@ -5,8 +5,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use ferry_domain::Permission;
 use ferry_domain::licensing::{
-    BulkEdit, Draft, ImportFailure, RuleViolation, apply_bulk_edit, import_assignment_csv, write_assignment_csv,
-    write_error_report_csv,
+    BulkEdit, Draft, ImportFailure, RuleViolation, apply_bulk_edit, import_assignment_csv,
+    write_assignment_csv, write_error_report_csv,
 };
 use ferry_store::{ImportRecord, StoreError};
 use serde::Serialize;
@@ -25,16 +25,22 @@ fn draft_etag(d: &Draft) -> String {
 }
 
 fn draft_response(d: &Draft) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::ETAG, draft_etag(d))).json(d)
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, draft_etag(d)))
+        .json(d)
 }
 
 /// `If-Match` of draft edits: the draft's ETag (`"d<version>"`).
 fn expected_draft_version(req: &HttpRequest) -> Result<i64, ApiError> {
-    let raw = req
-        .headers()
-        .get(header::IF_MATCH)
-        .ok_or_else(|| ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into()))?;
-    let v = raw.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+    let raw = req.headers().get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into())
+    })?;
+    let v = raw
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
     v.trim_start_matches('d')
         .parse::<i64>()
         .map_err(|_| ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\"".into()))
@@ -60,12 +66,19 @@ fn stale(e: StoreError, expected: i64) -> ApiError {
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/draft")]
-pub async fn get_draft(req: HttpRequest, caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_draft(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let m = visible_migration(&state, &caller, &id).await?;
     let draft = state.store.load_draft(&m.id).await?;
     if not_modified(&req, &draft_etag(&draft)) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, draft_etag(&draft))).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, draft_etag(&draft)))
+            .finish());
     }
     Ok(draft_response(&draft))
 }
@@ -110,8 +123,14 @@ pub async fn edit_draft(
     if expected != l.draft.version {
         return Err(ApiError::PreconditionFailed(expected));
     }
-    let next = apply_bulk_edit(&l.roster, &l.catalogue, &l.draft.assignments, &edit, &l.acting()?)
-        .map_err(ApiError::InvalidAssignment)?;
+    let next = apply_bulk_edit(
+        &l.roster,
+        &l.catalogue,
+        &l.draft.assignments,
+        &edit,
+        &l.acting()?,
+    )
+    .map_err(ApiError::InvalidAssignment)?;
     let version = state
         .store
         .save_draft(&l.migration.id, Some(expected), &next)
@@ -137,16 +156,24 @@ pub async fn edit_draft(
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/assignments.csv")]
-pub async fn export_csv(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn export_csv(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let l = load_licensing(&state, &caller, &id).await?;
     let mut out = Vec::new();
-    write_assignment_csv(&l.roster, &l.draft.assignments, &mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    write_assignment_csv(&l.roster, &l.draft.assignments, &mut out)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}-assignments.csv\"", l.migration.tenant),
+            format!(
+                "attachment; filename=\"{}-assignments.csv\"",
+                l.migration.tenant
+            ),
         ))
         .insert_header((header::ETAG, draft_etag(&l.draft)))
         .body(out))
@@ -212,7 +239,14 @@ pub async fn import_csv(
     let migration_id = l.migration.id.clone();
     let base_version = l.draft.version;
     let outcome = parse_streamed(payload, limits.max_bytes, move |r| {
-        import_assignment_csv(r, &l.roster, &l.catalogue, &l.draft.assignments, &acting, limits)
+        import_assignment_csv(
+            r,
+            &l.roster,
+            &l.catalogue,
+            &l.draft.assignments,
+            &acting,
+            limits,
+        )
     })
     .await?;
     let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
@@ -233,10 +267,16 @@ pub async fn import_csv(
                 },
             }))
         }
-        Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded { name: limit_name, limit }),
+        Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded {
+            name: limit_name,
+            limit,
+        }),
         Err(ImportFailure::Invalid(violations)) => {
             record(&state, &import_id, &migration_id, false, &violations).await?;
-            Err(ApiError::InvalidCsv { violations, import_id })
+            Err(ApiError::InvalidCsv {
+                violations,
+                import_id,
+            })
         }
     }
 }
@@ -248,7 +288,13 @@ fn report_csv(errors: &[RuleViolation]) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn record(state: &AppState, id: &str, migration_id: &str, applied: bool, errors: &[RuleViolation]) -> Result<(), ApiError> {
+async fn record(
+    state: &AppState,
+    id: &str,
+    migration_id: &str,
+    applied: bool,
+    errors: &[RuleViolation],
+) -> Result<(), ApiError> {
     state
         .store
         .record_import(&ImportRecord {
@@ -293,6 +339,9 @@ pub async fn import_errors(
     };
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"import-{import_id}-errors.csv\"")))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"import-{import_id}-errors.csv\""),
+        ))
         .body(record.report_csv))
 }

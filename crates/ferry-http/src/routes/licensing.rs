@@ -3,8 +3,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use ferry_domain::licensing::{
-    Catalogue, CatalogueInput, CsvFailure, Draft, Overview, Roster, RosterUserInput, SatelliteInput, overview,
-    parse_roster_csv, prune_to_roster, validate_assignments,
+    Catalogue, CatalogueInput, CsvFailure, Draft, Overview, Roster, RosterUserInput,
+    SatelliteInput, overview, parse_roster_csv, prune_to_roster, validate_assignments,
 };
 use ferry_domain::{Email, MigrationState, Permission};
 use ferry_store::MigrationRecord;
@@ -46,13 +46,18 @@ pub(crate) fn require_draft(m: &MigrationRecord) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) async fn load_licensing(state: &AppState, caller: &Caller, id: &str) -> Result<Licensing, ApiError> {
+pub(crate) async fn load_licensing(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Licensing, ApiError> {
     let migration = visible_migration(state, caller, id).await?;
     let (users, sats) = state.store.load_roster(&migration.id).await?;
     let roster = Roster::from_inputs(&users, &sats)
         .map_err(|e| ApiError::Internal(format!("stored roster invalid: {} rows", e.len())))?;
     let catalogue = match state.store.get_catalogue(&migration.id).await? {
-        Some(input) => Catalogue::parse(&input).map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,
+        Some(input) => Catalogue::parse(&input)
+            .map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,
         None => Catalogue::default_catalogue(),
     };
     let draft = state.store.load_draft(&migration.id).await?;
@@ -115,9 +120,15 @@ pub async fn put_roster(
     current.require_draft()?;
     let limits = state.settings.csv_limits;
     let (users, satellites) = if content_type_is(&req, &["text/csv", "application/csv"]) {
-        let parsed = parse_streamed(payload, limits.max_bytes, move |r| parse_roster_csv(r, limits)).await?;
+        let parsed = parse_streamed(payload, limits.max_bytes, move |r| {
+            parse_roster_csv(r, limits)
+        })
+        .await?;
         let users = parsed.map_err(|f| match f {
-            CsvFailure::TooLarge { limit_name, limit } => ApiError::LimitExceeded { name: limit_name, limit },
+            CsvFailure::TooLarge { limit_name, limit } => ApiError::LimitExceeded {
+                name: limit_name,
+                limit,
+            },
             CsvFailure::Invalid(rows) => roster_errors(rows),
         })?;
         let (_, sats) = current.roster.to_inputs();
@@ -138,7 +149,10 @@ pub async fn put_roster(
     let roster = Roster::from_inputs(&users, &satellites).map_err(roster_errors)?;
     let kept = prune_to_roster(&roster, &current.draft.assignments);
     let (users, satellites) = roster.to_inputs();
-    let version = state.store.replace_roster(&current.migration.id, &users, &satellites, &kept).await?;
+    let version = state
+        .store
+        .replace_roster(&current.migration.id, &users, &satellites, &kept)
+        .await?;
     tracing::info!(migration_id = %current.migration.id, users = users.len(), "roster loaded");
     Ok(HttpResponse::Ok().json(RosterSummary {
         users: users.len(),
@@ -156,7 +170,11 @@ fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
                     Some(row) => format!("row {row}: {}", r.field),
                     None => r.field.clone(),
                 };
-                ferry_domain::FieldError::new(field, r.code, format!("{} (value '{}')", r.message, r.value))
+                ferry_domain::FieldError::new(
+                    field,
+                    r.code,
+                    format!("{} (value '{}')", r.message, r.value),
+                )
             })
             .collect(),
     )
@@ -174,7 +192,11 @@ fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/catalogue")]
-pub async fn get_catalogue(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_catalogue(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let l = load_licensing(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(l.catalogue.to_input()))
@@ -210,9 +232,13 @@ pub async fn put_catalogue(
     caller.require(Permission::OperateMigration)?;
     let l = load_licensing(&state, &caller, &id).await?;
     l.require_draft()?;
-    let (input, _) = json_body::<CatalogueInput>(&req, payload, state.settings.max_body_bytes).await?;
+    let (input, _) =
+        json_body::<CatalogueInput>(&req, payload, state.settings.max_body_bytes).await?;
     let catalogue = Catalogue::parse(&input).map_err(|e| ApiError::Validation(e.0))?;
-    state.store.put_catalogue(&l.migration.id, &catalogue.to_input()).await?;
+    state
+        .store
+        .put_catalogue(&l.migration.id, &catalogue.to_input())
+        .await?;
     Ok(HttpResponse::Ok().json(catalogue.to_input()))
 }
 
@@ -228,7 +254,11 @@ pub async fn put_catalogue(
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/overview")]
-pub async fn get_overview(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_overview(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let l = load_licensing(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(overview(&l.roster, &l.catalogue, &l.draft.assignments)))
@@ -301,7 +331,11 @@ pub async fn list_users(
     let max = state.settings.max_page_size;
     let limit = q.limit.unwrap_or(50.min(max));
     if limit == 0 || limit > max {
-        return Err(ApiError::field("limit", "invalid_limit", format!("limit is 1 to {max}")));
+        return Err(ApiError::field(
+            "limit",
+            "invalid_limit",
+            format!("limit is 1 to {max}"),
+        ));
     }
     let start = match q.cursor.as_deref() {
         None => 0,
@@ -309,15 +343,23 @@ pub async fn list_users(
             .parse::<usize>()
             .ok()
             .filter(|n| *n <= l.roster.users().len())
-            .ok_or_else(|| ApiError::field("cursor", "invalid_cursor", "use the next_cursor of a previous page"))?,
+            .ok_or_else(|| {
+                ApiError::field(
+                    "cursor",
+                    "invalid_cursor",
+                    "use the next_cursor of a previous page",
+                )
+            })?,
     };
-    let violations = validate_assignments(&l.roster, &l.catalogue, &l.draft.assignments, &l.acting()?);
+    let violations =
+        validate_assignments(&l.roster, &l.catalogue, &l.draft.assignments, &l.acting()?);
     let needle = q.q.as_deref().map(str::to_lowercase);
     let none = Default::default();
     let mut items = Vec::new();
     let mut next_cursor = None;
     for (pos, user) in l.roster.users().iter().enumerate().skip(start) {
-        let a: &ferry_domain::licensing::Assignment = l.draft.assignments.get(user.user_id()).unwrap_or(&none);
+        let a: &ferry_domain::licensing::Assignment =
+            l.draft.assignments.get(user.user_id()).unwrap_or(&none);
         let mut problems: Vec<String> = violations
             .iter()
             .filter(|v| v.user_id.as_deref() == Some(user.user_id()))
@@ -329,7 +371,10 @@ pub async fn list_users(
         if let Some(n) = &needle {
             let hay = [user.full_name().as_str(), user.group(), user.position()];
             let hit = hay.iter().any(|h| h.to_lowercase().contains(n.as_str()))
-                || user.emails().iter().any(|e| e.as_str().to_lowercase().contains(n.as_str()));
+                || user
+                    .emails()
+                    .iter()
+                    .any(|e| e.as_str().to_lowercase().contains(n.as_str()));
             if !hit {
                 continue;
             }
@@ -343,7 +388,9 @@ pub async fn list_users(
                 continue;
             }
         }
-        if q.has_problems.is_some_and(|want| want == problems.is_empty()) {
+        if q.has_problems
+            .is_some_and(|want| want == problems.is_empty())
+        {
             continue;
         }
         if items.len() == limit as usize {

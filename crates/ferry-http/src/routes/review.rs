@@ -26,7 +26,11 @@ use crate::views::MigrationView;
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/review")]
-pub async fn get_review(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_review(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let l = load_licensing(&state, &caller, &id).await?;
     let committed = state.store.load_committed(&l.migration.id).await?;
@@ -40,7 +44,8 @@ async fn preflight(state: &AppState, l: &Licensing) -> Result<PreflightReport, A
         ferry_tenant::source::probe_source(&l.migration.database_url, t),
         ferry_tenant::source::probe_source(&l.migration.archive_url, t),
     );
-    let version = SourceVersion::parse(&l.migration.source_version).map_err(|e| ApiError::Internal(e.message))?;
+    let version = SourceVersion::parse(&l.migration.source_version)
+        .map_err(|e| ApiError::Internal(e.message))?;
     let acting = l.acting()?;
     Ok(run_preflight(&PreflightInput {
         source_version: &version,
@@ -49,7 +54,10 @@ async fn preflight(state: &AppState, l: &Licensing) -> Result<PreflightReport, A
         catalogue: &l.catalogue,
         assignments: &l.draft.assignments,
         migrator_email: &acting,
-        sources_reachable: vec![(l.migration.database_url.clone(), db), (l.migration.archive_url.clone(), archive)],
+        sources_reachable: vec![
+            (l.migration.database_url.clone(), db),
+            (l.migration.archive_url.clone(), archive),
+        ],
     }))
 }
 
@@ -66,7 +74,11 @@ async fn preflight(state: &AppState, l: &Licensing) -> Result<PreflightReport, A
     security(("bearer" = []))
 )]
 #[get("/migrations/{id}/preflight")]
-pub async fn get_preflight(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_preflight(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let l = load_licensing(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(preflight(&state, &l).await?))
@@ -110,12 +122,18 @@ pub async fn commit_migration(
     }
     // The lifecycle answers first: committing a non-draft is a 409 naming
     // its state, whatever its checks would say.
-    l.migration.state.apply(ferry_domain::LifecycleEvent::Commit)?;
+    l.migration
+        .state
+        .apply(ferry_domain::LifecycleEvent::Commit)?;
     let report = preflight(&state, &l).await?;
     if !report.passed {
         return Err(ApiError::PreflightFailed(Box::new(report)));
     }
-    let m = match state.store.commit_draft(&l.migration.id, l.draft.version).await {
+    let m = match state
+        .store
+        .commit_draft(&l.migration.id, l.draft.version)
+        .await
+    {
         Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
         other => other?,
     };

@@ -1,16 +1,11 @@
 use std::sync::Arc;
-use std::sync::atomic::Ordering::SeqCst;
-use std::time::Duration;
 
-use ferry_domain::manifest::{DocumentPath, ManifestLimits, ManifestRows};
-use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 
-use super::fault::{Faults, FaultyStore};
 use super::*;
 
 mod copy;

@@ -4,10 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use ferry_domain::manifest::{DocumentPath, ManifestLimits, ManifestRows};
 use futures::StreamExt;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::super::fault::{Faults, FaultyStore};
 use super::*;

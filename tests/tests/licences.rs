@@ -1,0 +1,715 @@
+//! The licence migration through the API alone (SPEC §3.2–§3.5), on both run
+//! modes: (a) roster → plans → user names → pre-flight → commit, and (b) the
+//! CSV round trip with a spreadsheet's habits, errors, report, fix, review.
+
+#![allow(clippy::unwrap_used)]
+
+use ferry_tests::{Mode, TestApp, assert_problem, both_modes, spawn_app};
+use serde_json::{Value, json};
+
+both_modes!(
+    procedure_a_manual,
+    procedure_b_csv_round_trip,
+    csv_rules_each_answered,
+    roster_and_catalogue_rules,
+);
+
+/// Four users: the migrator (admin), two colleagues (one sharing an address
+/// with another card), an inactive one; one satellite, inactive.
+fn roster() -> Value {
+    json!({
+        "users": [
+            {"user_id": "u1", "full_name": "Mia Migrator", "emails": ["mia@partner.example"], "group": "IT",
+             "position": "Consultant", "is_admin": true, "old_license": "Admin"},
+            {"user_id": "u2", "full_name": "Ann Lee", "emails": ["ann@acme.example", "sales@acme.example"],
+             "group": "Sales", "position": "=HYPERLINK(\"x\")", "old_license": "Engage", "old_addons": ["Marketing"]},
+            {"user_id": "u3", "full_name": "Bob Roe", "emails": ["bob@acme.example", "sales@acme.example"],
+             "group": "Sales", "position": "Rep", "old_license": "Standard"},
+            {"user_id": "u4", "full_name": "Old Timer", "emails": ["old@acme.example"], "active": false}
+        ],
+        "satellites": [{"name": "Hamburg", "active": false}]
+    })
+}
+
+async fn put_roster(app: &TestApp, id: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/v1/migrations/{id}/roster")))
+        .bearer_auth(&app.admin_key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn draft_version(app: &TestApp, id: &str) -> i64 {
+    let d: Value = app
+        .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    d["version"].as_i64().unwrap()
+}
+
+async fn edit(app: &TestApp, id: &str, version: i64, body: Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/v1/migrations/{id}/draft")))
+        .bearer_auth(&app.admin_key)
+        .header("If-Match", format!("\"d{version}\""))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn import(app: &TestApp, id: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.post(
+        &format!("/v1/migrations/{id}/assignments.csv"),
+        &app.admin_key,
+    )
+    .header("content-type", "text/csv")
+    .body(body)
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn export(app: &TestApp, id: &str) -> String {
+    let res = app
+        .get(
+            &format!("/v1/migrations/{id}/assignments.csv"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    res.text().await.unwrap()
+}
+
+async fn procedure_a_manual(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    let res = put_roster(&app, id, &roster()).await;
+    assert_eq!(res.status(), 200);
+    let summary: Value = res.json().await.unwrap();
+    assert_eq!(
+        (summary["users"].as_u64(), summary["active_users"].as_u64()),
+        (Some(4), Some(3))
+    );
+
+    // Pre-flight before any plan: the migrator holds none.
+    let report: Value = app
+        .get(&format!("/v1/migrations/{id}/preflight"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["passed"], false);
+    let check = |r: &Value, cid: &str| {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == cid)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        check(&report, "admin_and_migrator_licensed")["status"],
+        "fail"
+    );
+    assert_eq!(check(&report, "source_version")["status"], "pass");
+    assert_eq!(check(&report, "sources_reachable")["status"], "pass");
+
+    // Plans: Admin for the migrator, Engage + Marketing for Ann, Standard for Bob.
+    let v = draft_version(&app, id).await;
+    let res = edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u1"], "set_plan": "Admin"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let d: Value = res.json().await.unwrap();
+    assert_eq!(etag, format!("\"d{}\"", d["version"]));
+    // A stale version is refused and changes nothing.
+    let stale = edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u2"], "set_plan": "Engage"}),
+    )
+    .await;
+    assert_problem(stale, 412, "precondition_failed").await;
+    let v = d["version"].as_i64().unwrap();
+    // The same rules as the CSV path: add-ons only on add-on-capable plans.
+    let bad = edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u3"], "set_plan": "Standard", "set_addons": ["Marketing"]}),
+    )
+    .await;
+    let p = assert_problem(bad, 422, "invalid_assignment").await;
+    assert_eq!(p["violations"][0]["code"], "addons_not_allowed");
+    assert_eq!(
+        draft_version(&app, id).await,
+        v,
+        "a refused edit changes nothing"
+    );
+    let res = edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u2"], "set_plan": "Engage", "set_addons": ["Marketing"]}),
+    )
+    .await;
+    let v = res.json::<Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    // User names: Bob takes the shared address, so it leaves Ann's card.
+    let res = edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u3"], "set_plan": "Standard", "set_username": "sales@acme.example"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let d: Value = res.json().await.unwrap();
+    assert_eq!(
+        d["assignments"]["u2"]["username"], "ann@acme.example",
+        "first address by default"
+    );
+    assert_eq!(d["assignments"]["u3"]["username"], "sales@acme.example");
+
+    let overview: Value = app
+        .get(&format!("/v1/migrations/{id}/overview"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let engage = overview["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Engage")
+        .unwrap();
+    assert_eq!(
+        (
+            engage["current_holders"].as_u64(),
+            engage["assigned"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(engage["capacity"], 50);
+
+    let users: Value = app
+        .get(
+            &format!("/v1/migrations/{id}/users?q=sales&limit=1"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["items"].as_array().unwrap().len(), 1);
+    assert_eq!(users["items"][0]["user_id"], "u2");
+    let next = users["next_cursor"].as_str().unwrap();
+    let page2: Value = app
+        .get(
+            &format!("/v1/migrations/{id}/users?q=sales&limit=1&cursor={next}"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["items"][0]["user_id"], "u3");
+    let standard: Value = app
+        .get(
+            &format!("/v1/migrations/{id}/users?plan=standard"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standard["items"].as_array().unwrap().len(), 1);
+
+    let review: Value = app
+        .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        review["address_removals"][0]["address"],
+        "sales@acme.example"
+    );
+    assert_eq!(review["address_removals"][0]["from_user_id"], "u2");
+    assert_eq!(review["address_removals"][0]["for_user_id"], "u3");
+    assert_eq!(review["changes"].as_array().unwrap().len(), 3);
+
+    let report: Value = app
+        .get(&format!("/v1/migrations/{id}/preflight"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["passed"], true, "{report}");
+    let committed: Value = app
+        .post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(committed["state"], "ready");
+    // Committed: the licences are frozen until the migrator reopens.
+    let v = draft_version(&app, id).await;
+    let locked = edit(&app, id, v, json!({"user_ids": ["u3"], "set_plan": null})).await;
+    let p = assert_problem(locked, 409, "not_editable").await;
+    assert_eq!(p["current_state"], "ready");
+    let review: Value = app
+        .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        review["changes"].as_array().unwrap().len(),
+        0,
+        "the draft is now the committed assignment"
+    );
+    app.stop().await;
+}
+
+async fn procedure_b_csv_round_trip(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    put_roster(&app, id, &roster()).await;
+    let v = draft_version(&app, id).await;
+    edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u1"], "set_plan": "Admin"}),
+    )
+    .await;
+    let csv = export(&app, id).await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "header + the three active users: {csv}");
+    assert!(
+        csv.contains("'=HYPERLINK"),
+        "formula cells are neutralised: {csv}"
+    );
+    // An unedited export re-imports cleanly.
+    let res = import(&app, id, csv.clone()).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let before_errors = draft_version(&app, id).await;
+
+    // A spreadsheet saves it back with `;`, a BOM, CRLF and reshuffled header
+    // spelling; the migrator makes mistakes on the way.
+    let mut rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let header = "user id;NAME;emails;Group;position;current license;Current  Add-ons;new license;New Add-ons;USERNAME";
+    let to_file = |rows: &[Vec<String>]| {
+        let mut out = String::from("\u{feff}");
+        out.push_str(header);
+        out.push_str("\r\n");
+        for r in rows {
+            let cells: Vec<String> = r
+                .iter()
+                .map(|c| {
+                    if c.contains([';', '"']) {
+                        format!("\"{}\"", c.replace('"', "\"\""))
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            out.push_str(&cells.join(";"));
+            out.push_str("\r\n");
+        }
+        out
+    };
+    rows[0][7] = "Admin".into();
+    rows[1][7] = "Platinum".into(); // unknown plan
+    rows[1][1] = "Ann Changed".into(); // read-only column edited
+    rows[2][7] = "Standard".into();
+    rows[2][8] = "Analytics".into(); // add-on on a plan that cannot carry one
+    rows[2][9] = "mia@partner.example".into(); // the migrator's user name: duplicate
+    let res = import(&app, id, to_file(&rows)).await;
+    let p = assert_problem(res, 422, "invalid_csv").await;
+    let mut codes: Vec<&str> = p["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap())
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(
+        codes,
+        vec![
+            "addons_not_allowed",
+            "duplicate_username",
+            "readonly_changed",
+            "unknown_plan"
+        ],
+        "{p}"
+    );
+    let unknown = p["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["code"] == "unknown_plan")
+        .unwrap();
+    assert_eq!(
+        (
+            unknown["row"].as_u64(),
+            unknown["column"].as_str(),
+            unknown["value"].as_str()
+        ),
+        (Some(3), Some("New License"), Some("Platinum"))
+    );
+    assert_eq!(
+        draft_version(&app, id).await,
+        before_errors,
+        "nothing was applied"
+    );
+
+    let import_id = p["import_id"].as_str().unwrap();
+    let report = app
+        .get(
+            &format!("/v1/migrations/{id}/imports/{import_id}/errors.csv"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    let report = report.text().await.unwrap();
+    let report = report.trim_start_matches('\u{feff}');
+    assert!(
+        report.starts_with("row,column,value,code,message"),
+        "{report:?}"
+    );
+    let listed = p["violations"].as_array().unwrap().len();
+    assert_eq!(
+        report.lines().count(),
+        listed + 1,
+        "every listed error is in the report: {report}"
+    );
+    assert!(report.contains("Platinum") && report.contains("unknown_plan"));
+
+    // Fixed: all rows valid now.
+    rows[1][7] = "Engage".into();
+    rows[1][1] = "Ann Lee".into();
+    rows[1][9] = "ann@acme.example".into();
+    rows[2][8] = String::new();
+    rows[2][9] = "bob@acme.example".into();
+    let res = import(&app, id, to_file(&rows)).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let applied: Value = res.json().await.unwrap();
+    assert_eq!(applied["rows"], 3);
+    assert_eq!(applied["draft"]["assignments"]["u2"]["plan"], "Engage");
+
+    let review: Value = app
+        .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(review["changes"].as_array().unwrap().len(), 3);
+    // Back to the CSV: Bob loses his licence; the review shows it clearly.
+    rows[2][7] = String::new();
+    rows[2][9] = String::new();
+    let res = import(&app, id, to_file(&rows)).await;
+    assert_eq!(res.status(), 200);
+    let review: Value = app
+        .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lost: Vec<&str> = review["no_licence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, vec!["u3"]);
+    // Two cards share sales@acme.example: pre-flight blocks the commit.
+    let res = app
+        .post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, 422, "preflight_failed").await;
+    let failing: Vec<&str> = p["preflight"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, vec!["unique_emails"]);
+    // Ann takes it as her user name; it leaves Bob's card at migration.
+    rows[1][9] = "sales@acme.example".into();
+    assert_eq!(import(&app, id, to_file(&rows)).await.status(), 200);
+    let review: Value = app
+        .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(review["address_removals"][0]["from_user_id"], "u3");
+    let committed: Value = app
+        .post(&format!("/v1/migrations/{id}/commit"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(committed["state"], "ready", "{committed}");
+    app.stop().await;
+}
+
+async fn csv_rules_each_answered(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    put_roster(&app, id, &roster()).await;
+    let csv = export(&app, id).await;
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    let header = lines.remove(0);
+    let file = |rows: &[String]| format!("{header}\n{}\n", rows.join("\n"));
+    let codes = |p: &Value| -> Vec<String> {
+        p["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Rows may not be added, removed or duplicated.
+    let mut added = lines.clone();
+    added.push("u9,New Person,new@acme.example,,,,,Basic,,new@acme.example".into());
+    let p = assert_problem(import(&app, id, file(&added)).await, 422, "invalid_csv").await;
+    assert!(codes(&p).contains(&"unknown_user".to_owned()), "{p}");
+    let removed = lines[..2].to_vec();
+    let p = assert_problem(import(&app, id, file(&removed)).await, 422, "invalid_csv").await;
+    assert!(codes(&p).contains(&"missing_user".to_owned()), "{p}");
+    let mut dup = lines.clone();
+    dup.push(lines[0].clone());
+    let p = assert_problem(import(&app, id, file(&dup)).await, 422, "invalid_csv").await;
+    assert!(codes(&p).contains(&"duplicate_row".to_owned()), "{p}");
+    // Malformed CSV is reported with its line, never a 5xx.
+    let p = assert_problem(
+        import(&app, id, format!("{header}\n\"u1,unbalanced\n")).await,
+        422,
+        "invalid_csv",
+    )
+    .await;
+    assert!(codes(&p).contains(&"malformed_csv".to_owned()), "{p}");
+    let p = assert_problem(
+        import(&app, id, vec![0xff_u8, 0xfe, b'\n']).await,
+        422,
+        "invalid_csv",
+    )
+    .await;
+    assert!(!codes(&p).is_empty());
+    let p = assert_problem(
+        import(&app, id, "User ID,Name\nu1,Mia\n").await,
+        422,
+        "invalid_csv",
+    )
+    .await;
+    assert!(codes(&p).contains(&"missing_column".to_owned()), "{p}");
+    // Capacity: the default catalogue has 5 Admin seats; shrink it to 0.
+    let res = app
+        .client
+        .put(app.url(&format!("/v1/migrations/{id}/catalogue")))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"plans": [{"name": "Admin", "capacity": 0, "addons_allowed": true}, {"name": "Engage", "capacity": 1, "addons_allowed": true}], "addons": [{"name": "Marketing", "capacity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut over: Vec<String> = lines.clone();
+    over[0] = over[0].replacen(",,,mia@", ",Admin,,mia@", 1);
+    let edited = file(&over);
+    let p = assert_problem(import(&app, id, edited).await, 422, "invalid_csv").await;
+    assert!(
+        codes(&p).contains(&"capacity_exceeded".to_owned())
+            || codes(&p).contains(&"acting_user_unlicensed".to_owned()),
+        "{p}"
+    );
+    // The acting migrator must keep a licence.
+    let p = assert_problem(import(&app, id, file(&lines)).await, 422, "invalid_csv").await;
+    assert!(
+        codes(&p).contains(&"acting_user_unlicensed".to_owned()),
+        "{p}"
+    );
+    // Limits: 413 naming the limit.
+    let big = "x".repeat(300 * 1024 * 1024 / 1024);
+    let res = app
+        .post(
+            &format!("/v1/migrations/{id}/assignments.csv"),
+            &app.admin_key,
+        )
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 415, "unsupported_media_type").await;
+    app.stop().await;
+}
+
+async fn roster_and_catalogue_rules(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    let bad = json!({"users": [
+        {"user_id": "", "full_name": "X", "emails": ["x@acme.example"]},
+        {"user_id": "u2", "full_name": "Y", "emails": ["not-an-email"]},
+        {"user_id": "u3", "full_name": "Z", "emails": ["z@acme.example"]},
+        {"user_id": "u3", "full_name": "Z2", "emails": ["z2@acme.example"]}
+    ]});
+    let p = assert_problem(put_roster(&app, id, &bad).await, 422, "validation_failed").await;
+    assert!(p["errors"].as_array().unwrap().len() >= 3, "{p}");
+    let csv_roster = "user_id;full_name;emails;group;position;is_admin;old_license;old_addons;on_travel;active\r\n\
+                      u1;Mia Migrator;mia@partner.example;IT;Consultant;yes;Admin;;no;yes\r\n\
+                      u2;Tom Travel;tom@acme.example;Field;Rep;no;Basic;;yes;yes\r\n";
+    let res = app
+        .client
+        .put(app.url(&format!("/v1/migrations/{id}/roster")))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "text/csv")
+        .body(csv_roster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let problems: Value = app
+        .get(
+            &format!("/v1/migrations/{id}/users?has_problems=true"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = problems["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"u2"),
+        "the user on travel has a problem: {problems}"
+    );
+    let report: Value = app
+        .get(&format!("/v1/migrations/{id}/preflight"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let travel = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "no_users_on_travel")
+        .unwrap();
+    assert_eq!(travel["status"], "fail");
+    assert!(
+        travel["offenders"][0].as_str().unwrap().starts_with("u2"),
+        "{travel}"
+    );
+    let res = app
+        .client
+        .put(app.url(&format!("/v1/migrations/{id}/catalogue")))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"plans": [{"name": "A", "capacity": -1, "addons_allowed": false}, {"name": "a", "capacity": 1, "addons_allowed": false}], "addons": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 422, "validation_failed").await;
+    let cat: Value = app
+        .get(&format!("/v1/migrations/{id}/catalogue"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        cat["plans"].as_array().unwrap().len(),
+        4,
+        "the default catalogue is unchanged"
+    );
+    app.stop().await;
+}
