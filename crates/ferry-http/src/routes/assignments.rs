@@ -285,7 +285,11 @@ pub async fn import_csv(
 fn report_csv(errors: &[RuleViolation]) -> Result<String, ApiError> {
     let mut out = Vec::new();
     write_error_report_csv(errors, &mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| ApiError::Internal(e.to_string()))
+    // The report quotes the offending values, which may hold a NUL byte:
+    // PostgreSQL text cannot store one, and a reader is better served by a
+    // visible replacement character anyway.
+    let text = String::from_utf8_lossy(&out).replace('\0', "\u{FFFD}");
+    Ok(text)
 }
 
 async fn record(
