@@ -218,6 +218,22 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_file_overrides_the_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("ferry.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9999\"\nworker_concurrency = 9\nlog_format = \"json\"\n").expect("write");
+        let s = Settings::load(Some(&file)).expect("loads");
+        assert_eq!(s.bind, "0.0.0.0:9999");
+        assert_eq!(s.worker_concurrency, 9);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.max_page_size, 200, "unset keys keep their defaults");
+        std::fs::write(&file, "worker_concurrency = 0\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err(), "nonsense values are refused at start");
+        std::fs::write(&file, "min_source_version = \"seven\"\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
+    }
+
+    #[test]
     fn short_bootstrap_keys_are_refused() {
         let s = Settings {
             bootstrap_admin_key: Some(SecretString::from("REPLACE_ME")),
