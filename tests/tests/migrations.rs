@@ -156,6 +156,10 @@ async fn malformed_and_oversized_bodies(mode: Mode) {
     assert_eq!(problem["limit"], 1 << 20);
     let no_route = app.get("/v1/nowhere", &app.admin_key).send().await.unwrap();
     assert_problem(no_route, 404, "not_found").await;
+    // A known path with a method it does not have: 405 naming the allowed ones.
+    let wrong_method = app.client.delete(app.url("/v1/migrations")).bearer_auth(&app.admin_key).send().await.unwrap();
+    assert_eq!(wrong_method.headers()["allow"], "GET, POST, HEAD");
+    assert_problem(wrong_method, 405, "method_not_allowed").await;
     let bad_query = app
         .get("/v1/migrations?limit=many", &app.admin_key)
         .send()

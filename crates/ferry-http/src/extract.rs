@@ -100,6 +100,10 @@ pub fn if_match_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
+    // `*` matches any current version (RFC 9110 §13.1.1).
+    if value.as_bytes() == b"*" {
+        return Ok(None);
+    }
     value
         .to_str()
         .ok()

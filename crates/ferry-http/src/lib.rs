@@ -3,6 +3,7 @@
 //! Handlers only parse, call the store/queue/domain and map; every rule lives
 //! in `ferry-domain`. Every error is a [`problem::Problem`].
 
+pub mod allow;
 pub mod auth;
 pub mod extract;
 pub mod openapi;
@@ -52,6 +53,7 @@ pub fn serve(
     shutdown_timeout: Duration,
 ) -> std::io::Result<Server> {
     let doc = openapi::document();
+    let allowed = web::Data::new(allow::AllowedMethods::from_document(&doc));
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         let max_body = data.settings.max_body_bytes;
@@ -60,6 +62,7 @@ pub fn serve(
             .configure(openapi::routes)
             .split_for_parts();
         app.app_data(data.clone())
+            .app_data(allowed.clone())
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::BadQuery(e.to_string()).into()),
@@ -72,9 +75,7 @@ pub fn serve(
                     .insert_header(("Location", "/docs/"))
                     .finish()
             }))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::NoRoute)
-            }))
+            .default_service(web::to(allow::fallback))
             .wrap(from_fn(request_id_header))
             .wrap(from_fn(track_metrics))
             .wrap(TracingLogger::default())

@@ -65,6 +65,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("no such route")]
     NoRoute,
+    #[error("method {0} is not allowed here; see the Allow header")]
+    MethodNotAllowed(String),
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -118,6 +120,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TenantForbidden(_) => "tenant_forbidden",
             ApiError::NotFound(_) | ApiError::NoRoute => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadJson(_) => "invalid_json",
             ApiError::BadQuery(_) => "invalid_query",
@@ -197,6 +200,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::BadKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::TenantForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_)
             | ApiError::IdempotencyKeyReused
             | ApiError::InvalidAssignment(_)
@@ -240,6 +244,17 @@ impl ResponseError for ApiError {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
         res.json(self.problem())
+    }
+}
+
+impl ApiError {
+    /// The problem response with an `Allow` header (405).
+    pub fn error_response_with_allow(&self, allow: &str) -> HttpResponse {
+        let mut res = self.error_response();
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        res
     }
 }
 

@@ -30,20 +30,22 @@ fn draft_response(d: &Draft) -> HttpResponse {
         .json(d)
 }
 
-/// `If-Match` of draft edits: the draft's ETag (`"d<version>"`).
-fn expected_draft_version(req: &HttpRequest) -> Result<i64, ApiError> {
-    let raw = req.headers().get(header::IF_MATCH).ok_or_else(|| {
-        ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into())
-    })?;
-    let v = raw
-        .to_str()
-        .unwrap_or_default()
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"');
-    v.trim_start_matches('d')
+/// `If-Match` of draft edits: the draft's ETag (`"d<version>"`), or `*`
+/// for "whatever it is now" (RFC 9110).
+fn expected_draft_version(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or_else(|| ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into()))?;
+    let v = raw.to_str().unwrap_or_default().trim();
+    if v == "*" {
+        return Ok(current);
+    }
+    v.trim_start_matches("W/")
+        .trim_matches('"')
+        .trim_start_matches('d')
         .parse::<i64>()
-        .map_err(|_| ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\"".into()))
+        .map_err(|_| ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\", or *".into()))
 }
 
 fn stale(e: StoreError, expected: i64) -> ApiError {
@@ -117,8 +119,8 @@ pub async fn edit_draft(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OperateMigration)?;
     let l = load_licensing(&state, &caller, &id).await?;
+    let expected = expected_draft_version(&req, l.draft.version)?;
     l.require_draft()?;
-    let expected = expected_draft_version(&req)?;
     let (edit, _) = json_body::<BulkEdit>(&req, payload, state.settings.max_body_bytes).await?;
     if expected != l.draft.version {
         return Err(ApiError::PreconditionFailed(expected));
@@ -225,7 +227,7 @@ pub async fn import_csv(
     let l = load_licensing(&state, &caller, &id).await?;
     l.require_draft()?;
     let expected = if req.headers().contains_key(header::IF_MATCH) {
-        Some(expected_draft_version(&req)?)
+        Some(expected_draft_version(&req, l.draft.version)?)
     } else {
         None
     };

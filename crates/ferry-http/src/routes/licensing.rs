@@ -275,8 +275,10 @@ pub struct UserQuery {
     /// Only users with (true) or without (false) a problem.
     pub has_problems: Option<bool>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,9}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -342,7 +344,8 @@ pub async fn list_users(
         Some(c) => c
             .parse::<usize>()
             .ok()
-            .filter(|n| *n <= l.roster.users().len())
+            // A cursor past the end (the roster shrank) is an empty page.
+            .map(|n| n.min(l.roster.users().len()))
             .ok_or_else(|| {
                 ApiError::field(
                     "cursor",

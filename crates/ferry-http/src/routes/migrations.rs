@@ -136,12 +136,16 @@ pub async fn create_migration(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only migrations in this state.
+    #[param(value_type = Option<MigrationState>)]
     pub state: Option<String>,
     /// Only migrations of this tenant.
+    #[param(pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length = 2, max_length = 63)]
     pub tenant: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
