@@ -348,3 +348,35 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
     body
 }
+
+/// A `POST /v1/migrations` body whose source is `database_url` and
+/// `archive_url` (e.g. a per-test folder under [`TestApp::data_dir`]).
+pub fn migration_body_with(tenant: &str, database_url: &str, archive_url: &str) -> Value {
+    let mut body = migration_body(tenant);
+    body["source"]["database_url"] = json!(database_url);
+    body["source"]["archive_url"] = json!(archive_url);
+    body
+}
+
+impl TestApp {
+    /// Opens a migration from `body` as admin; returns its JSON.
+    pub async fn create_migration_from(&self, body: &Value) -> Value {
+        let res = self
+            .post("/v1/migrations", &self.admin_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.unwrap()
+    }
+
+    pub fn put(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.put(self.url(path)).bearer_auth(key)
+    }
+}

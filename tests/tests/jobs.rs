@@ -26,6 +26,15 @@ async fn start_runs_a_job_through_the_queue(mode: Mode) {
     let p = assert_problem(not_ready, 409, "illegal_transition").await;
     assert_eq!(p["current_state"], "draft");
     app.make_ready(id).await;
+    // One document the archive lacks, so that a recovery has work to do.
+    let manifest = app
+        .put(&format!("/v1/migrations/{id}/manifest"), &app.admin_key)
+        .header("Content-Type", "text/csv")
+        .body("document_id,path,size\nlost,not/there.pdf,1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(manifest.status(), 200);
     let res = app
         .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
         .send()

@@ -17,13 +17,18 @@ impl AllowedMethods {
             .paths
             .iter()
             .map(|(path, item)| {
-                let segments = path.trim_matches('/').split('/').map(str::to_owned).collect();
-                let json = serde_json::to_value(item).unwrap_or_default();
-                let mut methods: Vec<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
-                    .into_iter()
-                    .filter(|m| json.get(*m).is_some())
-                    .map(str::to_uppercase)
+                let segments = path
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_owned)
                     .collect();
+                let json = serde_json::to_value(item).unwrap_or_default();
+                let mut methods: Vec<String> =
+                    ["get", "put", "post", "delete", "patch", "head", "options"]
+                        .into_iter()
+                        .filter(|m| json.get(*m).is_some())
+                        .map(str::to_uppercase)
+                        .collect();
                 if methods.iter().any(|m| m == "GET") {
                     methods.push("HEAD".to_owned());
                 }
@@ -51,9 +56,12 @@ impl AllowedMethods {
 
 /// The default service: 405 with `Allow` for a known path, 404 otherwise.
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let allowed = req.app_data::<actix_web::web::Data<AllowedMethods>>().and_then(|a| a.for_path(req.path()).map(<[String]>::to_vec));
+    let allowed = req
+        .app_data::<actix_web::web::Data<AllowedMethods>>()
+        .and_then(|a| a.for_path(req.path()).map(<[String]>::to_vec));
     match allowed {
-        Some(methods) => Ok(ApiError::MethodNotAllowed(req.method().to_string()).error_response_with_allow(&methods.join(", "))),
+        Some(methods) => Ok(ApiError::MethodNotAllowed(req.method().to_string())
+            .error_response_with_allow(&methods.join(", "))),
         None => Err(ApiError::NoRoute),
     }
 }
@@ -67,7 +75,12 @@ mod tests {
         let allowed = AllowedMethods::from_document(&crate::openapi::document());
         let methods = allowed.for_path("/v1/migrations/0190-abc").expect("known");
         assert!(methods.contains(&"GET".to_owned()));
-        assert!(allowed.for_path("/v1/migrations").expect("known").contains(&"POST".to_owned()));
+        assert!(
+            allowed
+                .for_path("/v1/migrations")
+                .expect("known")
+                .contains(&"POST".to_owned())
+        );
         assert!(allowed.for_path("/v1/nowhere").is_none());
         assert!(allowed.for_path("/v1/migrations/x/y/z/w").is_none());
     }

@@ -108,7 +108,9 @@ pub fn if_match_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         .to_str()
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse::<i64>().ok())
+        // A migration's `GET` ETag is `"<version>-<progress>"` once it has a
+        // job; only the version matters to a precondition.
+        .and_then(|v| v.split('-').next().and_then(|v| v.parse::<i64>().ok()))
         .map(Some)
         .ok_or_else(|| {
             ApiError::BadHeader("If-Match must be an ETag from a previous answer".into())

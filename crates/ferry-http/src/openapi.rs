@@ -9,7 +9,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::routes::{assignments, health, jobs, keys, licensing, migrations, review};
+use crate::routes::{assignments, documents, health, jobs, keys, licensing, migrations, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use crate::routes::{assignments, health, jobs, keys, licensing, migrations, revi
     tags(
         (name = "migrations", description = "Open, prepare and drive migrations"),
         (name = "licences", description = "Roster, catalogue, assignment draft, CSV round trip, review and pre-flight"),
+        (name = "documents", description = "Document manifest, per-document outcomes and the source's freeze"),
         (name = "jobs", description = "Long work run by workers; poll for progress"),
         (name = "keys", description = "API keys (admin)"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -77,6 +78,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(assignments::import_errors)
                 .service(review::get_review)
                 .service(review::get_preflight)
+                .service(documents::manifest::put_manifest)
+                .service(documents::list_documents)
+                .service(documents::ledger_csv)
+                .service(documents::get_freeze)
                 .service(jobs::get_job)
                 .service(keys::create_key)
                 .service(keys::list_keys)

@@ -90,6 +90,12 @@ pub enum ApiError {
     PreflightFailed(Box<PreflightReport>),
     #[error("the migration is {0}: its licences can only change while it is a draft")]
     NotEditable(MigrationState),
+    #[error(
+        "the migration is {0}: its document manifest can only change while it is draft or ready"
+    )]
+    ManifestLocked(MigrationState),
+    #[error("nothing to do: no document is missing or failed")]
+    NothingToDo,
     #[error("content type must be application/json")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -130,6 +136,8 @@ impl ApiError {
             ApiError::InvalidCsv { .. } => "invalid_csv",
             ApiError::PreflightFailed(_) => "preflight_failed",
             ApiError::NotEditable(_) => "not_editable",
+            ApiError::ManifestLocked(_) => "manifest_locked",
+            ApiError::NothingToDo => "nothing_to_do",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Transition(_) => "illegal_transition",
             ApiError::TenantTaken(_) => "tenant_taken",
@@ -179,7 +187,9 @@ impl ApiError {
                 p.import_id = Some(import_id.clone());
             }
             ApiError::PreflightFailed(report) => p.preflight = Some((**report).clone()),
-            ApiError::NotEditable(state) => p.current_state = Some(*state),
+            ApiError::NotEditable(state) | ApiError::ManifestLocked(state) => {
+                p.current_state = Some(*state)
+            }
             _ => {}
         }
         p
@@ -215,6 +225,8 @@ impl ResponseError for ApiError {
             | ApiError::TenantTaken(_)
             | ApiError::ConcurrentChange
             | ApiError::NotEditable(_)
+            | ApiError::ManifestLocked(_)
+            | ApiError::NothingToDo
             | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use ferry_domain::SourceVersion;
 use ferry_domain::licensing::CsvLimits;
+use ferry_domain::manifest::ManifestLimits;
 use ferry_queue::Queue;
 use ferry_store::Store;
 use ferry_tenant::TenantStore;
@@ -24,6 +25,10 @@ pub struct HttpSettings {
     pub min_source_version: SourceVersion,
     /// How long pre-flight waits for each source URL.
     pub source_probe_timeout: Duration,
+    /// Rows and line length of a document manifest (413 above `max_rows`).
+    pub manifest_limits: ManifestLimits,
+    /// Largest manifest body, in bytes (413 above).
+    pub manifest_max_bytes: u64,
 }
 
 impl Default for HttpSettings {
@@ -35,6 +40,8 @@ impl Default for HttpSettings {
             csv_limits: CsvLimits::default(),
             min_source_version: default_min_version(),
             source_probe_timeout: Duration::from_secs(5),
+            manifest_limits: ManifestLimits::default(),
+            manifest_max_bytes: 1 << 30,
         }
     }
 }

@@ -44,6 +44,17 @@ pub struct MigrationView {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The most recent upload or recovery job with its progress; only on
+    /// `GET /v1/migrations/{id}`, once the migration was started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_job: Option<Box<JobView>>,
+}
+
+impl MigrationView {
+    pub fn with_latest_job(mut self, job: Option<&JobRecord>) -> Self {
+        self.latest_job = job.map(|j| Box::new(JobView::from(j)));
+        self
+    }
 }
 
 impl From<&MigrationRecord> for MigrationView {
@@ -71,6 +82,7 @@ impl From<&MigrationRecord> for MigrationView {
             frozen: m.state.is_frozen(),
             created_at: m.created_at.clone(),
             updated_at: m.updated_at.clone(),
+            latest_job: None,
         }
     }
 }
@@ -109,6 +121,67 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub finished_at: Option<String>,
+    pub progress: ProgressView,
+}
+
+/// How far a job got, for dashboards. Counters only grow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    /// Documents this job works on: the manifest (upload) or the documents
+    /// missing or failed when the recovery started.
+    pub documents_total: i64,
+    pub documents_uploaded: i64,
+    /// Not found in the source archive (not a job failure).
+    pub documents_missing: i64,
+    pub documents_failed: i64,
+    /// Not tried yet.
+    pub documents_remaining: i64,
+    /// Bytes to move: the documents' sizes plus the database dump.
+    pub bytes_total: i64,
+    /// Bytes moved and verified so far.
+    pub bytes_done: i64,
+    /// Average since the job started, up to its last progress update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput_bytes_per_sec: Option<u64>,
+    /// Estimated seconds left at that throughput, while the job runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+    /// SHA-256 of the copied database dump, once copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_sha256: Option<String>,
+}
+
+impl ProgressView {
+    /// Derived from the stored timestamps only (never "now"), so the view
+    /// and its ETag change only when the job does.
+    fn of(j: &JobRecord) -> Self {
+        let p = &j.progress;
+        let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+        let until = j.finished_at.as_deref().unwrap_or(&j.updated_at);
+        let elapsed = match (j.started_at.as_deref().and_then(parse), parse(until)) {
+            (Some(from), Some(to)) => (to - from).num_milliseconds(),
+            _ => 0,
+        };
+        let throughput = (elapsed > 0 && p.bytes_done > 0)
+            .then(|| (p.bytes_done as f64 * 1000.0 / elapsed as f64) as u64)
+            .filter(|t| *t > 0);
+        let eta = throughput
+            .filter(|_| j.state == JobState::Running)
+            .map(|t| (p.bytes_total - p.bytes_done).max(0) as u64 / t);
+        let done = p.documents_uploaded + p.documents_missing + p.documents_failed;
+        ProgressView {
+            documents_total: p.documents_total,
+            documents_uploaded: p.documents_uploaded,
+            documents_missing: p.documents_missing,
+            documents_failed: p.documents_failed,
+            documents_remaining: (p.documents_total - done).max(0),
+            bytes_total: p.bytes_total,
+            bytes_done: p.bytes_done,
+            throughput_bytes_per_sec: throughput,
+            eta_seconds: eta,
+            database_sha256: p.database_sha256.clone(),
+        }
+    }
 }
 
 impl From<&JobRecord> for JobView {
@@ -125,6 +198,7 @@ impl From<&JobRecord> for JobView {
             updated_at: j.updated_at.clone(),
             started_at: j.started_at.clone(),
             finished_at: j.finished_at.clone(),
+            progress: ProgressView::of(j),
         }
     }
 }

@@ -6,9 +6,10 @@ use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::documents::{progress_from_row, record_freeze};
 use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
-use crate::{IdempotencyClaim, Result, Store, StoreError, now, parse_col};
+use crate::{IdempotencyClaim, JobProgress, Result, Store, StoreError, now, parse_col};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -24,12 +25,14 @@ pub struct JobRecord {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    pub progress: JobProgress,
 }
 
-const JOB_COLUMNS: &str = "id, migration_id, tenant, kind, state, attempts, worker_id, last_error, \
-     created_at, updated_at, started_at, finished_at";
+pub(crate) const JOB_COLUMNS: &str = "id, migration_id, tenant, kind, state, attempts, worker_id, last_error, \
+     created_at, updated_at, started_at, finished_at, documents_total, documents_uploaded, \
+     documents_missing, documents_failed, bytes_total, bytes_done, database_bytes, database_sha256";
 
-fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
+pub(crate) fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
     let kind: String = row.try_get("kind")?;
     let state: String = row.try_get("state")?;
     Ok(JobRecord {
@@ -45,6 +48,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         updated_at: row.try_get("updated_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        progress: progress_from_row(row)?,
     })
 }
 
@@ -74,6 +78,25 @@ impl Store {
         F: FnOnce(JobRecord) -> Fut,
         Fut: Future<Output = std::result::Result<(), E>>,
     {
+        self.start_migration_by(migration_id, job_id, None, idem, enqueue, render)
+            .await
+    }
+
+    /// [`Store::start_migration`] on behalf of API key `started_by`, which the
+    /// freeze record names (SPEC §3.8), in the same transaction.
+    pub async fn start_migration_by<F, Fut, E>(
+        &self,
+        migration_id: &str,
+        job_id: &str,
+        started_by: Option<&str>,
+        idem: Option<Idempotent<'_>>,
+        enqueue: F,
+        render: impl FnOnce(&Started) -> (u16, String),
+    ) -> Result<std::result::Result<IdempotencyClaim<Started>, E>>
+    where
+        F: FnOnce(JobRecord) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+    {
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = &idem
             && let Some(previous) = claim(&mut tx, idem).await?
@@ -89,6 +112,7 @@ impl Store {
         ))?;
         let migration = transition_in(&mut tx, migration_id, LifecycleEvent::Start, None).await?;
         let now = now();
+        record_freeze(&mut tx, &migration.id, kind, started_by, &now).await?;
         let job = JobRecord {
             id: job_id.to_owned(),
             migration_id: migration.id.clone(),
@@ -102,9 +126,11 @@ impl Store {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            progress: JobProgress::default(),
         };
         let sql = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL)"
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL, \
+             0, 0, 0, 0, 0, 0, NULL, NULL)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&job.id)

@@ -7,6 +7,7 @@
 //! Types are kept to what `Any` carries (text, integers, booleans): ids are
 //! UUID text and timestamps fixed-width RFC 3339 text.
 
+mod documents;
 mod idempotency;
 mod jobs;
 mod keys;
@@ -20,6 +21,10 @@ use chrono::{SecondsFormat, Utc};
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use documents::{
+    DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
+    ManifestOpen, ManifestSummary, ManifestWriter, WorkItem,
+};
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};

@@ -33,11 +33,9 @@ pub(crate) async fn handle(
 async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
     tracing::info!(attempt = job.attempts, "job running");
     match run_job(deps, &job).await {
-        Ok(()) => {
-            deps.store
-                .job_finished(&job.id, JobState::Succeeded, None)
-                .await?;
-            tracing::info!("job succeeded");
+        Ok(state) => {
+            deps.store.job_finished(&job.id, state, None).await?;
+            tracing::info!(state = %state, "job finished");
         }
         Err(e) => {
             // A failure that will not heal by retrying (the transfer issue
@@ -76,18 +74,10 @@ async fn take(
     }
 }
 
-/// The work of one job. For now the upload and recovery jobs record that they
-/// ran; the transfer itself is added by the upload issue.
-pub async fn run_job(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<()> {
+/// The work of one job; the state to record when it is done (`succeeded`,
+/// or `cancelled` when the migration was cancelled meanwhile).
+pub async fn run_job(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState> {
     match job.kind {
-        JobKind::Upload | JobKind::Recovery => {
-            let migration = deps
-                .store
-                .get_migration(&job.migration_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("migration {} vanished", job.migration_id))?;
-            tracing::info!(tenant = %migration.tenant, "transfer step ran (no documents to move yet)");
-            Ok(())
-        }
+        JobKind::Upload | JobKind::Recovery => crate::upload::run(deps, job).await,
     }
 }

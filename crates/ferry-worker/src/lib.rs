@@ -7,6 +7,7 @@
 
 mod handler;
 pub mod transfer;
+pub mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +22,14 @@ use ferry_tenant::TenantStore;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::run_job;
+pub use upload::TransferSettings;
 
 /// What a job handler needs; shared by every task of a worker process.
 #[derive(Clone, Debug)]
 pub struct WorkerDeps {
     pub store: Store,
     pub tenants: TenantStore,
+    pub transfer: TransferSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -60,6 +60,11 @@ pub struct Settings {
     pub csv_max_field_len: u64,
     /// How long pre-flight waits for each source URL.
     pub source_probe_timeout_secs: u64,
+    /// Limits of a document manifest upload (413 above them).
+    pub manifest_max_rows: u64,
+    pub manifest_max_bytes: u64,
+    /// Documents one upload job copies at the same time.
+    pub transfer_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -92,6 +97,9 @@ impl Default for Settings {
             csv_max_bytes: 256 * 1024 * 1024,
             csv_max_field_len: 8 * 1024,
             source_probe_timeout_secs: 5,
+            manifest_max_rows: 5_000_000,
+            manifest_max_bytes: 1 << 30,
+            transfer_concurrency: 8,
         }
     }
 }
@@ -127,8 +135,14 @@ impl Settings {
         if let Err(e) = ferry_domain::SourceVersion::parse(&self.min_source_version) {
             anyhow::bail!("min_source_version: {}", e.message);
         }
-        if self.worker_concurrency == 0 || self.max_page_size == 0 || self.max_body_bytes == 0 {
-            anyhow::bail!("worker_concurrency, max_page_size and max_body_bytes must be positive");
+        if self.worker_concurrency == 0
+            || self.max_page_size == 0
+            || self.max_body_bytes == 0
+            || self.transfer_concurrency == 0
+        {
+            anyhow::bail!(
+                "worker_concurrency, max_page_size, max_body_bytes and transfer_concurrency must be positive"
+            );
         }
         Ok(())
     }
@@ -221,14 +235,21 @@ mod tests {
     fn a_toml_file_overrides_the_defaults() {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("ferry.toml");
-        std::fs::write(&file, "bind = \"0.0.0.0:9999\"\nworker_concurrency = 9\nlog_format = \"json\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:9999\"\nworker_concurrency = 9\nlog_format = \"json\"\n",
+        )
+        .expect("write");
         let s = Settings::load(Some(&file)).expect("loads");
         assert_eq!(s.bind, "0.0.0.0:9999");
         assert_eq!(s.worker_concurrency, 9);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.max_page_size, 200, "unset keys keep their defaults");
         std::fs::write(&file, "worker_concurrency = 0\n").expect("write");
-        assert!(Settings::load(Some(&file)).is_err(), "nonsense values are refused at start");
+        assert!(
+            Settings::load(Some(&file)).is_err(),
+            "nonsense values are refused at start"
+        );
         std::fs::write(&file, "min_source_version = \"seven\"\n").expect("write");
         assert!(Settings::load(Some(&file)).is_err());
     }

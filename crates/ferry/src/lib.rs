@@ -179,6 +179,11 @@ impl Application {
                         )
                         .map_err(|e| anyhow::anyhow!("min_source_version: {}", e.message))?,
                         source_probe_timeout: Duration::from_secs(s.source_probe_timeout_secs),
+                        manifest_limits: ferry_domain::manifest::ManifestLimits {
+                            max_rows: s.manifest_max_rows,
+                            ..Default::default()
+                        },
+                        manifest_max_bytes: s.manifest_max_bytes,
                     },
                     metrics: ferry_http::metrics_handle(),
                 };
@@ -205,6 +210,10 @@ impl Application {
             let deps = WorkerDeps {
                 store: self.services.store.clone(),
                 tenants: self.services.tenants.clone(),
+                transfer: ferry_worker::TransferSettings {
+                    concurrency: s.transfer_concurrency,
+                    ..Default::default()
+                },
             };
             let settings = WorkerSettings {
                 concurrency: s.worker_concurrency,

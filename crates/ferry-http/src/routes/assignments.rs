@@ -33,10 +33,9 @@ fn draft_response(d: &Draft) -> HttpResponse {
 /// `If-Match` of draft edits: the draft's ETag (`"d<version>"`), or `*`
 /// for "whatever it is now" (RFC 9110).
 fn expected_draft_version(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
-    let raw = req
-        .headers()
-        .get(header::IF_MATCH)
-        .ok_or_else(|| ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into()))?;
+    let raw = req.headers().get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into())
+    })?;
     let v = raw.to_str().unwrap_or_default().trim();
     if v == "*" {
         return Ok(current);
@@ -45,7 +44,9 @@ fn expected_draft_version(req: &HttpRequest, current: i64) -> Result<i64, ApiErr
         .trim_matches('"')
         .trim_start_matches('d')
         .parse::<i64>()
-        .map_err(|_| ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\", or *".into()))
+        .map_err(|_| {
+            ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\", or *".into())
+        })
 }
 
 fn stale(e: StoreError, expected: i64) -> ApiError {

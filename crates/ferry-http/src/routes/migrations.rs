@@ -4,13 +4,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use ferry_domain::{
-    FieldError, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug,
+    FieldError, JobKind, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug,
 };
 use ferry_queue::JobMessage;
 use ferry_store::{
     IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter, MigrationRecord, StoreError,
 };
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
@@ -139,7 +140,11 @@ pub struct ListQuery {
     #[param(value_type = Option<MigrationState>)]
     pub state: Option<String>,
     /// Only migrations of this tenant.
-    #[param(pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length = 2, max_length = 63)]
+    #[param(
+        pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        min_length = 2,
+        max_length = 63
+    )]
     pub tenant: Option<String>,
     /// `next_cursor` of the previous page.
     #[param(format = Uuid)]
@@ -263,12 +268,28 @@ pub async fn get_migration(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let m = visible_migration(&state, &caller, &id).await?;
-    if not_modified(&req, &etag(&m)) {
+    let job = state.store.latest_job(&m.id).await?;
+    let view = MigrationView::from(&m).with_latest_job(job.as_ref());
+    let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The job's progress moves without the migration's version: with a job,
+    // the ETag is `"<version>-<hash of the view>"` (If-Match reads the version).
+    let tag = match job {
+        None => etag(&m),
+        Some(_) => format!(
+            "\"{}-{}\"",
+            m.version,
+            &hex::encode(Sha256::digest(&body))[..12]
+        ),
+    };
+    if not_modified(&req, &tag) {
         return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag(&m)))
+            .insert_header((header::ETAG, tag))
             .finish());
     }
-    Ok(migration_response(actix_web::http::StatusCode::OK, &m))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Applies a lifecycle event after the permission and visibility checks.
@@ -292,6 +313,17 @@ async fn lifecycle(
         other => other?,
     };
     tracing::info!(migration_id = %updated.id, event = event.as_str(), state = %updated.state, "migration moved");
+    if m.state.is_frozen() && !updated.state.is_frozen() {
+        // The state already says "not frozen"; this only notes who lifted it
+        // (the freeze view falls back to the transition's time without it).
+        let lifted = state
+            .store
+            .lift_freeze(&updated.id, &caller.key_id, updated.state.as_str())
+            .await;
+        if let Err(e) = lifted {
+            tracing::warn!(migration_id = %updated.id, error = %e, "recording the freeze's lift failed");
+        }
+    }
     Ok(migration_response(
         actix_web::http::StatusCode::OK,
         &updated,
@@ -354,7 +386,9 @@ lifecycle_route!(
 
 /// Start the upload (from `ready`) or a recovery (from `uploaded`).
 ///
-/// The service decides which; the answer is 202 with the job to poll.
+/// The service decides which; the answer is 202 with the job to poll. The
+/// start freezes the source (`GET …/freeze`). A recovery needs a missing or
+/// failed document: without one the answer is 409 `nothing_to_do`.
 #[utoipa::path(
     tag = "migrations",
     params(
@@ -367,7 +401,7 @@ lifecycle_route!(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "not startable from the current state (`illegal_transition`), or nothing left to recover (`nothing_to_do`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "the queue is unavailable; nothing was started", body = Problem, content_type = "application/problem+json"),
     ),
@@ -391,14 +425,24 @@ pub async fn start_migration(
         request_hash: hash,
     });
     let job_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let queue = state.queue.clone();
+    let (queue, store) = (state.queue.clone(), state.store.clone());
     let outcome = state
         .store
-        .start_migration(
+        .start_migration_by(
             &m.id,
             &job_id,
+            Some(&caller.key_id),
             idem_ref,
-            |job| async move { queue.push(JobMessage { job_id: job.id }).await },
+            |job| async move {
+                // Inside the start's transaction, after an idempotent replay
+                // was ruled out: a refusal rolls everything back.
+                if job.kind == JobKind::Recovery
+                    && !store.has_retryable_documents(&job.migration_id).await?
+                {
+                    return Err(ApiError::NothingToDo);
+                }
+                Ok(queue.push(JobMessage { job_id: job.id }).await?)
+            },
             |s| {
                 let view = StartView {
                     migration: MigrationView::from(&s.migration),

@@ -1,4 +1,5 @@
 pub mod assignments;
+pub mod documents;
 pub mod health;
 pub mod jobs;
 pub mod keys;

@@ -1,0 +1,305 @@
+//! The document manifest and its outcome ledger (SPEC §3.6): one row per
+//! manifest row, in exactly one of `pending`, `uploaded`, `missing`,
+//! `failed`. Job progress and the freeze are in the submodules.
+//!
+//! A manifest may hold millions of rows: it is written by a
+//! [`ManifestWriter`] in multi-row batches as the upload streams in, inside one
+//! transaction, so a rejected upload leaves the previous manifest untouched.
+
+mod freeze;
+mod progress;
+
+use std::fmt;
+use std::str::FromStr;
+
+use ferry_domain::MigrationState;
+use ferry_domain::manifest::ManifestRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Arguments, Row, Transaction};
+
+pub use freeze::FreezeRecord;
+pub(crate) use freeze::record_freeze;
+pub(crate) use progress::progress_from_row;
+pub use progress::{DocumentOutcome, JobProgress, WorkItem};
+
+use crate::{Page, Result, Store, StoreError, now, parse_col};
+
+/// Rows per multi-row statement: 1,000 × 8 parameters on insert (and 200 ×
+/// 13 on outcome flushes) stay far below both databases' parameter limits.
+const INSERT_BATCH: usize = 1000;
+
+/// Where one document stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentStatus {
+    /// In the manifest, not tried yet.
+    Pending,
+    /// In the tenant store with the recorded checksum.
+    Uploaded,
+    /// Not found in the source archive (expected; recovery retries it).
+    Missing,
+    /// Tried and failed (I/O, size or checksum); `reason` says why.
+    Failed,
+}
+
+impl DocumentStatus {
+    pub const ALL: [DocumentStatus; 4] =
+        [Self::Pending, Self::Uploaded, Self::Missing, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Uploaded => "uploaded",
+            Self::Missing => "missing",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DocumentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DocumentStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown document status '{s}' (pending, uploaded, missing, failed)")
+            })
+    }
+}
+
+/// One row of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub document_id: String,
+    /// Position in the manifest (0-based); the pagination cursor.
+    pub seq: i64,
+    pub path: String,
+    pub size: i64,
+    pub expected_sha256: Option<String>,
+    pub status: DocumentStatus,
+    pub reason: Option<String>,
+    pub actual_sha256: Option<String>,
+    pub bytes: i64,
+    pub attempts: i64,
+    pub updated_at: String,
+}
+
+const DOCUMENT_COLUMNS: &str = "document_id, seq, path, size, expected_sha256, status, reason, \
+     actual_sha256, bytes, attempts, updated_at";
+
+fn document_from_row(row: &AnyRow) -> Result<DocumentRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(DocumentRecord {
+        document_id: row.try_get("document_id")?,
+        seq: row.try_get("seq")?,
+        path: row.try_get("path")?,
+        size: row.try_get("size")?,
+        expected_sha256: row.try_get("expected_sha256")?,
+        status: parse_col(&status, "documents.status")?,
+        reason: row.try_get("reason")?,
+        actual_sha256: row.try_get("actual_sha256")?,
+        bytes: row.try_get("bytes")?,
+        attempts: row.try_get("attempts")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Filters of the document list.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentFilter {
+    pub status: Option<DocumentStatus>,
+    /// Only documents after this manifest position (the previous page's cursor).
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// What a manifest replacement stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestSummary {
+    pub documents: i64,
+    pub bytes: i64,
+}
+
+/// The answer to [`Store::open_manifest`].
+pub enum ManifestOpen {
+    Open(ManifestWriter),
+    /// The manifest can only change while the migration is `draft` or `ready`.
+    Locked(MigrationState),
+}
+
+/// A manifest being replaced: the old rows are already deleted inside the
+/// open transaction; nothing is visible to others until [`Self::commit`].
+pub struct ManifestWriter {
+    tx: Transaction<'static, Any>,
+    migration_id: String,
+    next_seq: i64,
+    bytes: i64,
+    updated_at: String,
+}
+
+/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` columns.
+pub(crate) fn values_sql(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+pub(crate) fn add<'t, T>(args: &mut AnyArguments, value: T) -> Result<()>
+where
+    T: sqlx::Encode<'t, Any> + sqlx::Type<Any>,
+{
+    args.add(value).map_err(StoreError::from_encode)
+}
+
+impl Store {
+    /// Starts replacing the manifest of `migration_id`. The migration row is
+    /// locked for the whole replacement (a no-op `UPDATE`, which both
+    /// databases accept), so a concurrent start waits for it and then sees
+    /// the new manifest, or wins and makes this one answer `Locked`.
+    pub async fn open_manifest(&self, migration_id: &str) -> Result<ManifestOpen> {
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query(
+            "UPDATE migrations SET updated_at = updated_at \
+             WHERE id = $1 AND state IN ('draft', 'ready')",
+        )
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+        if locked.rows_affected() == 0 {
+            let row = sqlx::query("SELECT state FROM migrations WHERE id = $1")
+                .bind(migration_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let state: String = row.try_get("state")?;
+            return Ok(ManifestOpen::Locked(parse_col(&state, "migrations.state")?));
+        }
+        sqlx::query("DELETE FROM documents WHERE migration_id = $1")
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(ManifestOpen::Open(ManifestWriter {
+            tx,
+            migration_id: migration_id.to_owned(),
+            next_seq: 0,
+            bytes: 0,
+            updated_at: now(),
+        }))
+    }
+
+    /// One page of the ledger in manifest order, optionally of one status.
+    pub async fn list_documents(
+        &self,
+        migration_id: &str,
+        filter: &DocumentFilter,
+    ) -> Result<Page<DocumentRecord>> {
+        // Only fixed fragments are concatenated; values are bound.
+        let mut sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE migration_id = $1 AND seq > $2"
+        );
+        if filter.status.is_some() {
+            sql.push_str(" AND status = $3");
+        }
+        sql.push_str(&format!(
+            " ORDER BY seq LIMIT {}",
+            u64::from(filter.limit) + 1
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .bind(filter.after_seq.unwrap_or(-1));
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        let mut items = query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(document_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > filter.limit as usize {
+            items.truncate(filter.limit as usize);
+            items.last().map(|d| d.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Whether a recovery has anything to try: a document missing or failed.
+    pub async fn has_retryable_documents(&self, migration_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT document_id FROM documents \
+             WHERE migration_id = $1 AND status IN ('missing', 'failed') LIMIT 1",
+        )
+        .bind(migration_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+}
+
+impl ManifestWriter {
+    /// Adds rows in manifest order.
+    pub async fn insert(&mut self, rows: &[ManifestRow]) -> Result<()> {
+        for chunk in rows.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "INSERT INTO documents (migration_id, document_id, seq, path, size, expected_sha256, \
+                 status, updated_at) VALUES {}",
+                values_sql(chunk.len(), 8)
+            );
+            let mut args = AnyArguments::default();
+            for row in chunk {
+                let size = i64::try_from(row.size).map_err(|_| {
+                    StoreError::Corrupt(format!("size {} of '{}'", row.size, row.document_id))
+                })?;
+                add(&mut args, self.migration_id.clone())?;
+                add(&mut args, row.document_id.as_str().to_owned())?;
+                add(&mut args, self.next_seq)?;
+                add(&mut args, row.path.as_str().to_owned())?;
+                add(&mut args, size)?;
+                add(
+                    &mut args,
+                    row.sha256.as_ref().map(|s| s.as_str().to_owned()),
+                )?;
+                add(&mut args, DocumentStatus::Pending.as_str())?;
+                add(&mut args, self.updated_at.clone())?;
+                self.next_seq += 1;
+                self.bytes = self.bytes.saturating_add(size);
+            }
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<ManifestSummary> {
+        self.tx.commit().await?;
+        Ok(ManifestSummary {
+            documents: self.next_seq,
+            bytes: self.bytes,
+        })
+    }
+
+    /// Drops everything written; the previous manifest stays.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! The upload and recovery job (SPEC §3.6): streams the database dump to
+//! `<tenant>/database/<file name>`, then every document of the job's scope
+//! from the archive to `<tenant>/documents/<path>`, and records each
+//! document's outcome in the ledger.
+//!
+//! - Scope: an upload takes the `pending` documents, a recovery the `missing`
+//!   and `failed` ones. A document a job has recorded is never recorded by it
+//!   again, so a redelivered job (worker killed) continues where the ledger
+//!   stands, and its counters never count a document twice.
+//! - Resume: writes to the tenant store are atomic, but a worker can die
+//!   between writing a document and recording it. A redelivered job
+//!   (attempt > 1) therefore first checks whether the document is already
+//!   stored with the expected checksum and records it without copying.
+//! - The work list is read from the database page by page while copies run
+//!   (`copy_with_retry` with bounded concurrency, as `transfer::copy_many`
+//!   does, but fed from an async source: `copy_many` takes a plain iterator,
+//!   and millions of rows must not be loaded at once).
+//! - A missing document is an outcome, not a failure: the job succeeds and
+//!   the migration becomes `uploaded`. A missing or unreadable dump fails the
+//!   job: without the database there is nothing to migrate.
+
+mod archive;
+mod recorder;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferry_domain::manifest::DocumentPath;
+use ferry_domain::{JobKind, JobState, MigrationState};
+use ferry_store::{DocumentOutcome, DocumentStatus, JobRecord, Store, StoreError, WorkItem};
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::WorkerDeps;
+use crate::transfer::{
+    CopyError, CopyOptions, Expected, RetryPolicy, already_present, copy_with_retry, under,
+};
+use archive::{Archive, Source};
+use recorder::Recorder;
+
+/// How the upload job moves data.
+#[derive(Debug, Clone)]
+pub struct TransferSettings {
+    /// Documents copied at the same time by one job.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// Outcomes written per database round trip, at most…
+    pub flush_rows: usize,
+    /// …and at least this often while outcomes arrive.
+    pub flush_interval: Duration,
+    /// Work-list rows read per query.
+    pub page_rows: u32,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+            flush_rows: 200,
+            flush_interval: Duration::from_secs(1),
+            page_rows: 500,
+        }
+    }
+}
+
+/// Runs the job; the state to record when it returns.
+pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState> {
+    let store = &deps.store;
+    let migration = store
+        .get_migration(&job.migration_id)
+        .await?
+        .with_context(|| format!("migration {} vanished", job.migration_id))?;
+    if migration.state == MigrationState::Cancelled {
+        return Ok(JobState::Cancelled);
+    }
+    let dump = match job.kind {
+        JobKind::Upload => Some(locate_dump(&migration.database_url, &migration.tenant).await?),
+        JobKind::Recovery => None,
+    };
+    let dump_size = dump.as_ref().map_or(0, |d| d.size);
+    store.set_job_scope(job, to_i64(dump_size)).await?;
+    let cancel = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(deps.transfer.flush_rows.max(1) * 2);
+    // Started first: its tick also notices a cancelled migration, which
+    // must be able to stop a long dump copy too.
+    let recorder = tokio::spawn(
+        Recorder {
+            store: store.clone(),
+            job: job.clone(),
+            flush_rows: deps.transfer.flush_rows.max(1),
+            flush_interval: deps.transfer.flush_interval,
+            cancel: cancel.clone(),
+        }
+        .run(rx),
+    );
+    let moved = transfer(deps, job, &migration, dump, cancel.clone(), tx).await;
+    let recorded = recorder.await.context("the outcome recorder panicked")?;
+    // A copy that stopped because the migration was cancelled is not an error.
+    if cancel.is_cancelled() {
+        let now = store.get_migration(&job.migration_id).await?;
+        if now.is_some_and(|m| m.state == MigrationState::Cancelled) {
+            return Ok(JobState::Cancelled);
+        }
+    }
+    recorded.context("recording outcomes")?;
+    moved?;
+    Ok(JobState::Succeeded)
+}
+
+/// The copies: the dump (unless an earlier attempt copied it), then the
+/// documents. Outcomes go to the recorder through `tx`.
+async fn transfer(
+    deps: &WorkerDeps,
+    job: &JobRecord,
+    migration: &ferry_store::MigrationRecord,
+    dump: Option<Dump>,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<DocumentOutcome>,
+) -> anyhow::Result<()> {
+    let store = &deps.store;
+    let dst = deps.tenants.object_store();
+    let opts = CopyOptions {
+        cancel: cancel.clone(),
+        ..CopyOptions::default()
+    };
+    if let Some(dump) = dump
+        && job.progress.database_sha256.is_none()
+    {
+        let expected = Expected {
+            size: Some(dump.size),
+            sha256: None,
+        };
+        let src = dump.source;
+        let copied = copy_with_retry(
+            src.store.as_ref(),
+            &src.path,
+            dst.as_ref(),
+            &dump.dst,
+            &expected,
+            &opts,
+            &deps.transfer.retry,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("copying the database dump: {e}"))?;
+        store
+            .record_database_copy(&job.id, to_i64(copied.bytes), &copied.sha256)
+            .await?;
+        tracing::info!(bytes = copied.bytes, "database dump copied");
+    }
+    let copier = Arc::new(Copier {
+        archive: Archive::open(&migration.archive_url).context("opening the document archive")?,
+        dst,
+        dst_prefix: Path::parse(format!("{}/documents", migration.tenant))?,
+        opts,
+        retry: deps.transfer.retry,
+        resume: job.attempts > 1,
+    });
+    // Stops taking new work once cancelled; copies in flight end `Cancelled`
+    // (multipart uploads aborted) and are left for a later run.
+    let work = work_list(store.clone(), job.clone(), deps.transfer.page_rows)
+        .take_until(cancel.clone().cancelled_owned());
+    let copies = work
+        .map(|item| {
+            let copier = copier.clone();
+            async move { Ok::<_, StoreError>(copier.copy(item?).await) }
+        })
+        .buffer_unordered(deps.transfer.concurrency.max(1));
+    let mut copies = std::pin::pin!(copies);
+    let mut failure = None;
+    while let Some(next) = copies.next().await {
+        match next {
+            Ok(Some(outcome)) => {
+                if tx.send(outcome).await.is_err() {
+                    // The recorder stopped; its error is the job's.
+                    cancel.cancel();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failure.get_or_insert(e);
+                cancel.cancel();
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e).context("reading the work list");
+    }
+    anyhow::ensure!(
+        !cancel.is_cancelled(),
+        "the job stopped before its work was done"
+    );
+    Ok(())
+}
+
+struct Dump {
+    source: Source,
+    size: u64,
+    dst: Path,
+}
+
+async fn locate_dump(url: &str, tenant: &str) -> anyhow::Result<Dump> {
+    let source = Source::open(url).context("the database dump")?;
+    let name = source
+        .path
+        .filename()
+        .filter(|n| !n.is_empty())
+        .context("the database URL names no file")?
+        .to_owned();
+    let size = source
+        .size()
+        .await
+        .context("the database dump")?
+        .context("the database dump is not at its URL")?;
+    let dst = Path::parse(format!("{tenant}/database/{name}"))?;
+    Ok(Dump { source, size, dst })
+}
+
+/// The job's remaining documents in manifest order, one query per page.
+fn work_list(
+    store: Store,
+    job: JobRecord,
+    page_rows: u32,
+) -> impl Stream<Item = Result<WorkItem, StoreError>> {
+    stream::try_unfold(Some(-1i64), move |after| {
+        let (store, job) = (store.clone(), job.clone());
+        async move {
+            let Some(after) = after else {
+                return Ok::<_, StoreError>(None);
+            };
+            let page = store.work_page(&job, after, page_rows).await?;
+            let next = match page.last() {
+                Some(last) if page.len() == page_rows as usize => Some(last.seq),
+                _ => None,
+            };
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+        }
+    })
+    .try_flatten()
+}
+
+struct Copier {
+    archive: Archive,
+    dst: Arc<dyn ObjectStore>,
+    dst_prefix: Path,
+    opts: CopyOptions,
+    retry: RetryPolicy,
+    resume: bool,
+}
+
+impl Copier {
+    /// Copies one document; `None` when cancelled (nothing to record).
+    async fn copy(&self, item: WorkItem) -> Option<DocumentOutcome> {
+        let result = self.try_copy(&item).await;
+        let outcome = |status, reason: Option<String>, sha: Option<String>, bytes| {
+            Some(DocumentOutcome {
+                item: item.clone(),
+                status,
+                reason,
+                actual_sha256: sha,
+                bytes,
+            })
+        };
+        match result {
+            Ok((sha, bytes)) => outcome(DocumentStatus::Uploaded, None, Some(sha), to_i64(bytes)),
+            Err(CopyError::Cancelled) => None,
+            Err(CopyError::Missing) => outcome(
+                DocumentStatus::Missing,
+                Some("not found in the source archive".to_owned()),
+                None,
+                0,
+            ),
+            Err(e) => outcome(
+                DocumentStatus::Failed,
+                Some(format!("{}: {e}", e.code())),
+                None,
+                0,
+            ),
+        }
+    }
+
+    async fn try_copy(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
+        // Stored paths passed the same rules on upload; parsing again keeps
+        // this function safe on its own.
+        let doc = DocumentPath::parse(&item.path)
+            .map_err(|e| CopyError::Permanent(format!("invalid path: {}", e.message)))?;
+        let dst = under(&self.dst_prefix, &doc)?;
+        let expected = Expected {
+            size: u64::try_from(item.size).ok(),
+            sha256: item.expected_sha256.clone(),
+        };
+        if self.resume
+            && let Some(sha) = &expected.sha256
+            && already_present(self.dst.as_ref(), &dst, &expected).await
+        {
+            return Ok((sha.clone(), expected.size.unwrap_or_default()));
+        }
+        let src = self.archive.source_path(&doc).await?;
+        let copied = copy_with_retry(
+            self.archive.store.as_ref(),
+            &src,
+            self.dst.as_ref(),
+            &dst,
+            &expected,
+            &self.opts,
+            &self.retry,
+        )
+        .await?;
+        Ok((copied.sha256, copied.bytes))
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
