@@ -26,8 +26,18 @@ impl Rng {
 }
 
 const CELLS: [&str; 12] = [
-    "", "Admin", "Engage", "Standard", "Platinum", "Marketing, Analytics", "=1+1", "\"", "a;b", "mia@partner.example",
-    "x@y", "\u{0}",
+    "",
+    "Admin",
+    "Engage",
+    "Standard",
+    "Platinum",
+    "Marketing, Analytics",
+    "=1+1",
+    "\"",
+    "a;b",
+    "mia@partner.example",
+    "x@y",
+    "\u{0}",
 ];
 
 fn mutate(rng: &mut Rng, csv: &str) -> Vec<u8> {
@@ -75,8 +85,21 @@ async fn random_uploads_never_5xx_never_partial(mode: Mode) {
         {"user_id": "u2", "full_name": "Ann Lee", "emails": ["ann@acme.example"], "old_license": "Engage"},
         {"user_id": "u3", "full_name": "Bob Roe", "emails": ["bob@acme.example"]}
     ]});
-    app.client.put(app.url(&format!("/v1/migrations/{id}/roster"))).bearer_auth(&app.admin_key).json(&roster).send().await.unwrap();
-    let d: Value = app.get(&format!("/v1/migrations/{id}/draft"), &app.admin_key).send().await.unwrap().json().await.unwrap();
+    app.client
+        .put(app.url(&format!("/v1/migrations/{id}/roster")))
+        .bearer_auth(&app.admin_key)
+        .json(&roster)
+        .send()
+        .await
+        .unwrap();
+    let d: Value = app
+        .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let v = d["version"].as_i64().unwrap();
     app.client
         .patch(app.url(&format!("/v1/migrations/{id}/draft")))
@@ -86,29 +109,66 @@ async fn random_uploads_never_5xx_never_partial(mode: Mode) {
         .send()
         .await
         .unwrap();
-    let export = app.get(&format!("/v1/migrations/{id}/assignments.csv"), &app.admin_key).send().await.unwrap().text().await.unwrap();
+    let export = app
+        .get(
+            &format!("/v1/migrations/{id}/assignments.csv"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let export = export.trim_start_matches('\u{feff}').to_owned();
     let seed = 0x5eed_u64 ^ (mode == Mode::Production) as u64;
     let mut rng = Rng(seed);
     let mut refused = 0;
     for round in 0..60 {
-        let before: Value = app.get(&format!("/v1/migrations/{id}/draft"), &app.admin_key).send().await.unwrap().json().await.unwrap();
+        let before: Value = app
+            .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let body = mutate(&mut rng, &export);
         let res = app
-            .post(&format!("/v1/migrations/{id}/assignments.csv"), &app.admin_key)
+            .post(
+                &format!("/v1/migrations/{id}/assignments.csv"),
+                &app.admin_key,
+            )
             .header("content-type", "text/csv")
             .body(body.clone())
             .send()
             .await
             .unwrap();
         let status = res.status().as_u16();
-        assert!(status == 200 || status == 422 || status == 413, "seed {seed} round {round}: {status} for {:?}", String::from_utf8_lossy(&body));
-        let after: Value = app.get(&format!("/v1/migrations/{id}/draft"), &app.admin_key).send().await.unwrap().json().await.unwrap();
+        assert!(
+            status == 200 || status == 422 || status == 413,
+            "seed {seed} round {round}: {status} for {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        let after: Value = app
+            .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if status != 200 {
             refused += 1;
-            assert_eq!(before, after, "seed {seed} round {round}: a refused import changed the draft");
+            assert_eq!(
+                before, after,
+                "seed {seed} round {round}: a refused import changed the draft"
+            );
         }
     }
-    assert!(refused > 10, "the mutations should mostly be refused ({refused}/60)");
+    assert!(
+        refused > 10,
+        "the mutations should mostly be refused ({refused}/60)"
+    );
     app.stop().await;
 }
