@@ -157,7 +157,13 @@ async fn malformed_and_oversized_bodies(mode: Mode) {
     let no_route = app.get("/v1/nowhere", &app.admin_key).send().await.unwrap();
     assert_problem(no_route, 404, "not_found").await;
     // A known path with a method it does not have: 405 naming the allowed ones.
-    let wrong_method = app.client.delete(app.url("/v1/migrations")).bearer_auth(&app.admin_key).send().await.unwrap();
+    let wrong_method = app
+        .client
+        .delete(app.url("/v1/migrations"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.headers()["allow"], "GET, POST, HEAD");
     assert_problem(wrong_method, 405, "method_not_allowed").await;
     let bad_query = app
