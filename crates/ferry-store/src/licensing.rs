@@ -2,22 +2,17 @@
 //! committed assignments, CSV import attempts. The rules live in
 //! `ferry_domain::licensing`; this module only saves and loads.
 //!
-//! Large rosters and drafts are written with multi-row `INSERT`s in batches,
-//! never one round trip per row.
+//! Large rosters and drafts are written as JSON batches (see
+//! `insert_json_rows`), never one round trip per row.
 
 use ferry_domain::Email;
 use ferry_domain::licensing::{
     Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput,
 };
-use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::migrations::{MigrationRecord, transition_in};
-use crate::{Result, Store, StoreError, now};
-
-/// Rows per `INSERT`: keeps the bound parameters (rows × columns) well under
-/// both databases' limits (PostgreSQL 65,535; SQLite 32,766).
-const BATCH_ROWS: usize = 1000;
+use crate::{Backend, Result, Store, StoreError, now};
 
 /// One CSV import attempt and its error report.
 #[derive(Debug, Clone)]
@@ -31,22 +26,6 @@ pub struct ImportRecord {
     pub report_csv: String,
 }
 
-fn placeholders(rows: usize, cols: usize) -> String {
-    let mut sql = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -55,34 +34,92 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-async fn insert_assignments(
+/// Rows per statement of a JSON batch: each statement carries its rows as
+/// one JSON text parameter (a few MB), so a million rows are ~50 round trips.
+const JSON_BATCH_ROWS: usize = 20_000;
+
+/// Inserts `rows` (JSON objects keyed by column) into `table` for one
+/// migration. One text parameter per batch instead of one per cell: bound
+/// parameters cost a lot per value in both drivers, while both databases
+/// unpack JSON natively (`json_to_recordset` in PostgreSQL, `json_each` in
+/// SQLite). `columns` are (name, PostgreSQL type) pairs; names are constants
+/// of this module, never input.
+async fn insert_json_rows(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     table: &str,
     migration_id: &str,
-    assignments: &Assignments,
+    columns: &[(&str, &str)],
+    rows: &[serde_json::Value],
 ) -> Result<()> {
-    let entries: Vec<_> = assignments.iter().filter(|(_, a)| !a.is_empty()).collect();
-    for chunk in entries.chunks(BATCH_ROWS) {
-        let sql = format!(
-            "INSERT INTO {table} (migration_id, user_id, plan, addons, username) VALUES {}",
-            placeholders(chunk.len(), 5)
-        );
-        let mut args = AnyArguments::default();
-        for (user_id, a) in chunk {
-            args.add(migration_id).map_err(StoreError::from_encode)?;
-            args.add(user_id.as_str())
-                .map_err(StoreError::from_encode)?;
-            args.add(a.plan.clone()).map_err(StoreError::from_encode)?;
-            args.add(json(&a.addons)?)
-                .map_err(StoreError::from_encode)?;
-            args.add(a.username.as_ref().map(|u| u.to_string()))
-                .map_err(StoreError::from_encode)?;
+    let names = columns
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match backend {
+        Backend::Postgres => {
+            let defs = columns
+                .iter()
+                .map(|(n, t)| format!("\"{n}\" {t}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sel = columns
+                .iter()
+                .map(|(n, _)| format!("x.\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_to_recordset($2::json) AS x({defs})"
+            )
         }
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        Backend::Sqlite => {
+            let sel = columns
+                .iter()
+                .map(|(n, _)| format!("json_extract(value, '$.{n}')"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_each($2)"
+            )
+        }
+    };
+    for chunk in rows.chunks(JSON_BATCH_ROWS) {
+        let payload =
+            serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(migration_id)
+            .bind(payload)
             .execute(&mut **tx)
             .await?;
     }
     Ok(())
+}
+
+const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
+    ("user_id", "text"),
+    ("plan", "text"),
+    ("addons", "text"),
+    ("username", "text"),
+];
+
+async fn insert_assignments(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    table: &str,
+    migration_id: &str,
+    assignments: &Assignments,
+) -> Result<()> {
+    let mut rows = Vec::with_capacity(assignments.len());
+    for (user_id, a) in assignments.iter().filter(|(_, a)| !a.is_empty()) {
+        rows.push(serde_json::json!({
+            "user_id": user_id,
+            "plan": a.plan,
+            "addons": json(&a.addons)?,
+            "username": a.username.as_ref().map(|u| u.as_str()),
+        }));
+    }
+    insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, &rows).await
 }
 
 async fn load_assignments(store: &Store, table: &str, migration_id: &str) -> Result<Assignments> {
@@ -153,6 +190,20 @@ async fn bump_draft_version(
     Ok(current + 1)
 }
 
+const ROSTER_COLUMNS: [(&str, &str); 11] = [
+    ("seq", "bigint"),
+    ("user_id", "text"),
+    ("full_name", "text"),
+    ("emails", "text"),
+    ("user_group", "text"),
+    ("position", "text"),
+    ("is_admin", "bigint"),
+    ("old_license", "text"),
+    ("old_addons", "text"),
+    ("on_travel", "bigint"),
+    ("active", "bigint"),
+];
+
 impl Store {
     /// Replaces the roster and satellites, drops draft entries of users no
     /// longer in it, and bumps the draft version.
@@ -172,42 +223,32 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for (chunk_no, chunk) in users.chunks(BATCH_ROWS).enumerate() {
-            let sql = format!(
-                "INSERT INTO roster_users (migration_id, seq, user_id, full_name, emails, user_group, position, \
-                 is_admin, old_license, old_addons, on_travel, active) VALUES {}",
-                placeholders(chunk.len(), 12)
-            );
-            let mut args = AnyArguments::default();
-            for (i, u) in chunk.iter().enumerate() {
-                let seq = (chunk_no * BATCH_ROWS + i) as i64;
-                args.add(migration_id).map_err(StoreError::from_encode)?;
-                args.add(seq).map_err(StoreError::from_encode)?;
-                args.add(u.user_id.as_str())
-                    .map_err(StoreError::from_encode)?;
-                args.add(u.full_name.as_str())
-                    .map_err(StoreError::from_encode)?;
-                args.add(json(&u.emails)?)
-                    .map_err(StoreError::from_encode)?;
-                args.add(u.group.as_str())
-                    .map_err(StoreError::from_encode)?;
-                args.add(u.position.as_str())
-                    .map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.is_admin))
-                    .map_err(StoreError::from_encode)?;
-                args.add(u.old_license.clone())
-                    .map_err(StoreError::from_encode)?;
-                args.add(json(&u.old_addons)?)
-                    .map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.on_travel))
-                    .map_err(StoreError::from_encode)?;
-                args.add(i64::from(u.active))
-                    .map_err(StoreError::from_encode)?;
-            }
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                .execute(&mut *tx)
-                .await?;
+        let mut rows = Vec::with_capacity(users.len());
+        for (seq, u) in users.iter().enumerate() {
+            rows.push(serde_json::json!({
+                "seq": seq as i64,
+                "user_id": u.user_id,
+                "full_name": u.full_name,
+                "emails": json(&u.emails)?,
+                "user_group": u.group,
+                "position": u.position,
+                "is_admin": i64::from(u.is_admin),
+                "old_license": u.old_license,
+                "old_addons": json(&u.old_addons)?,
+                "on_travel": i64::from(u.on_travel),
+                "active": i64::from(u.active),
+            }));
         }
+        insert_json_rows(
+            &mut tx,
+            self.backend,
+            "roster_users",
+            migration_id,
+            &ROSTER_COLUMNS,
+            &rows,
+        )
+        .await?;
+        drop(rows);
         for s in satellites {
             sqlx::query(
                 "INSERT INTO roster_satellites (migration_id, name, active) VALUES ($1, $2, $3)",
@@ -218,7 +259,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        insert_assignments(&mut tx, "draft_assignments", migration_id, kept_draft).await?;
+        insert_assignments(
+            &mut tx,
+            self.backend,
+            "draft_assignments",
+            migration_id,
+            kept_draft,
+        )
+        .await?;
         let version = bump_draft_version(&mut tx, migration_id, None).await?;
         sqlx::query("UPDATE licensing SET roster_loaded = 1 WHERE migration_id = $1")
             .bind(migration_id)
@@ -334,7 +382,14 @@ impl Store {
             .bind(migration_id)
             .execute(&mut *tx)
             .await?;
-        insert_assignments(&mut tx, "draft_assignments", migration_id, assignments).await?;
+        insert_assignments(
+            &mut tx,
+            self.backend,
+            "draft_assignments",
+            migration_id,
+            assignments,
+        )
+        .await?;
         tx.commit().await?;
         Ok(version)
     }
