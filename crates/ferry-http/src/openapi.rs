@@ -81,6 +81,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(documents::manifest::put_manifest)
                 .service(documents::list_documents)
                 .service(documents::ledger_csv)
+                .service(documents::ledger_ndjson)
                 .service(documents::get_freeze)
                 .service(jobs::get_job)
                 .service(keys::create_key)

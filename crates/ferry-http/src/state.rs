@@ -29,6 +29,8 @@ pub struct HttpSettings {
     pub manifest_limits: ManifestLimits,
     /// Largest manifest body, in bytes (413 above).
     pub manifest_max_bytes: u64,
+    /// Throughput the upload estimate assumes until a job measured one.
+    pub default_throughput_bytes_per_sec: u64,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +44,7 @@ impl Default for HttpSettings {
             source_probe_timeout: Duration::from_secs(5),
             manifest_limits: ManifestLimits::default(),
             manifest_max_bytes: 1 << 30,
+            default_throughput_bytes_per_sec: 50_000_000,
         }
     }
 }

@@ -48,12 +48,82 @@ pub struct MigrationView {
     /// `GET /v1/migrations/{id}`, once the migration was started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_job: Option<Box<JobView>>,
+    /// How long the next start would take to copy its documents; only on
+    /// `GET /v1/migrations/{id}`, while a start is possible (`draft`, `ready`:
+    /// the whole manifest; `uploaded`: the missing and failed documents)
+    /// and there is something to copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_estimate: Option<UploadEstimate>,
 }
 
 impl MigrationView {
     pub fn with_latest_job(mut self, job: Option<&JobRecord>) -> Self {
         self.latest_job = job.map(|j| Box::new(JobView::from(j)));
         self
+    }
+
+    pub fn with_upload_estimate(mut self, estimate: Option<UploadEstimate>) -> Self {
+        self.upload_estimate = estimate;
+        self
+    }
+}
+
+/// Where an estimate's throughput comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateBasis {
+    /// Measured by the most recent finished upload and recovery jobs.
+    Measured,
+    /// No job has measured one yet: `FERRY_DEFAULT_THROUGHPUT_BYTES_PER_SEC`.
+    Default,
+}
+
+/// The duration of an upload before it starts: the manifest's documents
+/// (the database dump's size is not known before the start reads it) at the
+/// throughput this installation reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UploadEstimate {
+    pub bytes_total: i64,
+    pub documents_total: i64,
+    /// Whole seconds, rounded up.
+    pub seconds: u64,
+    pub throughput_bytes_per_sec: u64,
+    pub basis: EstimateBasis,
+}
+
+impl UploadEstimate {
+    /// `bytes_total` over the throughput of `finished` jobs (all bytes over
+    /// all their run times), or over `default_throughput` when none measured
+    /// one.
+    pub fn new(
+        bytes_total: i64,
+        documents_total: i64,
+        finished: &[ferry_store::FinishedTransfer],
+        default_throughput: u64,
+    ) -> UploadEstimate {
+        let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+        let (bytes, millis) = finished
+            .iter()
+            .filter_map(|f| {
+                let ms = (parse(&f.finished_at)? - parse(&f.started_at)?).num_milliseconds();
+                (ms > 0 && f.bytes_done > 0).then_some((f.bytes_done as u128, ms as u128))
+            })
+            .fold((0u128, 0u128), |(b, m), (fb, fm)| (b + fb, m + fm));
+        let measured = (millis > 0)
+            .then(|| u64::try_from(bytes * 1000 / millis).unwrap_or(u64::MAX))
+            .filter(|t| *t > 0);
+        let (throughput, basis) = match measured {
+            Some(t) => (t, EstimateBasis::Measured),
+            None => (default_throughput.max(1), EstimateBasis::Default),
+        };
+        let bytes_u = u64::try_from(bytes_total.max(0)).unwrap_or(0);
+        UploadEstimate {
+            bytes_total,
+            documents_total,
+            seconds: bytes_u.div_ceil(throughput),
+            throughput_bytes_per_sec: throughput,
+            basis,
+        }
     }
 }
 
@@ -83,6 +153,7 @@ impl From<&MigrationRecord> for MigrationView {
             created_at: m.created_at.clone(),
             updated_at: m.updated_at.clone(),
             latest_job: None,
+            upload_estimate: None,
         }
     }
 }
@@ -256,4 +327,43 @@ pub struct CreatedKey {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub items: Vec<KeyView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_store::FinishedTransfer;
+
+    fn job(bytes: i64, from: &str, to: &str) -> FinishedTransfer {
+        FinishedTransfer {
+            bytes_done: bytes,
+            started_at: from.to_owned(),
+            finished_at: to.to_owned(),
+        }
+    }
+
+    #[test]
+    fn estimate_uses_the_default_until_a_job_measured() {
+        let e = UploadEstimate::new(250, 3, &[], 100);
+        assert_eq!(e.basis, EstimateBasis::Default);
+        assert_eq!((e.throughput_bytes_per_sec, e.seconds), (100, 3));
+        // Jobs without a usable duration measure nothing.
+        let t = "2026-01-01T00:00:00Z";
+        let e = UploadEstimate::new(250, 3, &[job(10, t, t), job(10, "x", t)], 100);
+        assert_eq!(e.basis, EstimateBasis::Default);
+    }
+
+    #[test]
+    fn estimate_pools_the_finished_jobs() {
+        // 3,000 bytes in 1 s and 1,000 bytes in 1 s: 2,000 bytes/s.
+        let jobs = [
+            job(3000, "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"),
+            job(1000, "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:01.5Z"),
+        ];
+        let e = UploadEstimate::new(10_001, 2, &jobs, 1);
+        assert_eq!(e.basis, EstimateBasis::Measured);
+        assert_eq!(e.throughput_bytes_per_sec, 2000);
+        assert_eq!(e.seconds, 6);
+        assert_eq!(UploadEstimate::new(0, 0, &jobs, 1).seconds, 0);
+    }
 }

@@ -6,6 +6,7 @@
 //! [`ManifestWriter`] in multi-row batches as the upload streams in, inside one
 //! transaction, so a rejected upload leaves the previous manifest untouched.
 
+mod batches;
 mod freeze;
 mod progress;
 
@@ -17,6 +18,7 @@ use ferry_domain::manifest::ManifestRow;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, Row, Transaction};
 
+pub use batches::{BatchEnd, BatchRecord};
 pub use freeze::FreezeRecord;
 pub(crate) use freeze::record_freeze;
 pub(crate) use progress::progress_from_row;
@@ -301,5 +303,91 @@ impl ManifestWriter {
     pub async fn rollback(self) -> Result<()> {
         self.tx.rollback().await?;
         Ok(())
+    }
+}
+
+/// The documents a start would try next, and their bytes (the estimate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DocumentScope {
+    pub documents: i64,
+    pub bytes: i64,
+}
+
+/// A finished transfer job's bytes and times, to measure throughput.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedTransfer {
+    pub bytes_done: i64,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl Store {
+    /// Migrations the recovery sweep looks at: `uploaded` with at least one
+    /// `missing` document, oldest first.
+    pub async fn migrations_with_missing_documents(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM migrations WHERE state = 'uploaded' AND EXISTS \
+             (SELECT 1 FROM documents d WHERE d.migration_id = migrations.id \
+              AND d.status = 'missing') ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Count and bytes of the documents of `migration_id` in `statuses`.
+    pub async fn document_scope(
+        &self,
+        migration_id: &str,
+        statuses: &[DocumentStatus],
+    ) -> Result<DocumentScope> {
+        if statuses.is_empty() {
+            return Ok(DocumentScope::default());
+        }
+        // Only fixed fragments are concatenated; values are bound.
+        let marks = (0..statuses.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS b FROM documents \
+             WHERE migration_id = $1 AND status IN ({marks})"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(migration_id);
+        for status in statuses {
+            query = query.bind(status.as_str());
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        Ok(DocumentScope {
+            documents: row.try_get("n")?,
+            bytes: row.try_get("b")?,
+        })
+    }
+
+    /// The `limit` most recently finished successful transfer jobs that
+    /// moved bytes, of every migration: what throughput this installation
+    /// reaches.
+    pub async fn recent_finished_transfers(&self, limit: u32) -> Result<Vec<FinishedTransfer>> {
+        let sql = format!(
+            "SELECT bytes_done, started_at, finished_at FROM jobs \
+             WHERE state = 'succeeded' AND bytes_done > 0 \
+             AND started_at IS NOT NULL AND finished_at IS NOT NULL \
+             ORDER BY finished_at DESC LIMIT {}",
+            u64::from(limit)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FinishedTransfer {
+                    bytes_done: r.try_get("bytes_done")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                })
+            })
+            .collect()
     }
 }

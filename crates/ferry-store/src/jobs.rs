@@ -168,7 +168,9 @@ impl Store {
     }
 
     pub async fn list_jobs(&self, migration_id: &str) -> Result<Vec<JobRecord>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 ORDER BY id");
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 AND parent_id IS NULL ORDER BY id"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(migration_id)
             .fetch_all(&self.pool)
@@ -208,36 +210,9 @@ impl Store {
         error: Option<&str>,
     ) -> Result<Option<JobRecord>> {
         let mut tx = self.pool.begin().await?;
-        let now = now();
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), finished_at = $3, updated_at = $3 \
-             WHERE id = $4 AND state IN ('queued', 'running')",
-        )
-        .bind(state.as_str())
-        .bind(error)
-        .bind(&now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        let Some(job) = finish_job_in(&mut tx, id, state, error).await? else {
             return Ok(None);
-        }
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let job = job_from_row(
-            &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
-        )?;
-        if state == JobState::Succeeded {
-            let current = transition_before(&mut tx, &job.migration_id).await?;
-            if matches!(
-                current,
-                MigrationState::Uploading | MigrationState::Recovering
-            ) {
-                transition_in(&mut tx, &job.migration_id, LifecycleEvent::Finish, None).await?;
-            }
-        }
+        };
         tx.commit().await?;
         Ok(Some(job))
     }
@@ -252,6 +227,47 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// [`Store::job_finished`] inside `tx` (also used by the last batch of a
+/// job split into batches, which finishes its parent).
+pub(crate) async fn finish_job_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    state: JobState,
+    error: Option<&str>,
+) -> Result<Option<JobRecord>> {
+    let now = now();
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), finished_at = $3, updated_at = $3 \
+         WHERE id = $4 AND state IN ('queued', 'running')",
+    )
+    .bind(state.as_str())
+    .bind(error)
+    .bind(&now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    let job = job_from_row(
+        &sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )?;
+    if state == JobState::Succeeded {
+        let current = transition_before(tx, &job.migration_id).await?;
+        if matches!(
+            current,
+            MigrationState::Uploading | MigrationState::Recovering
+        ) {
+            transition_in(tx, &job.migration_id, LifecycleEvent::Finish, None).await?;
+        }
+    }
+    Ok(Some(job))
 }
 
 async fn transition_before(

@@ -25,6 +25,7 @@ pub use documents::{
     DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
     ManifestOpen, ManifestSummary, ManifestWriter, WorkItem,
 };
+pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};

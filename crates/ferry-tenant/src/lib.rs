@@ -33,6 +33,8 @@ pub enum TenantStoreError {
 pub struct TenantStore {
     inner: Arc<dyn ObjectStore>,
     kind: &'static str,
+    /// The folder of a `file://` store.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl TenantStore {
@@ -41,6 +43,7 @@ impl TenantStore {
     pub fn open(url: &str) -> Result<TenantStore, TenantStoreError> {
         let parsed =
             url::Url::parse(url).map_err(|_| TenantStoreError::UnsupportedUrl(url.to_owned()))?;
+        let mut local_root = None;
         let (inner, kind): (Arc<dyn ObjectStore>, _) = match parsed.scheme() {
             "file" => {
                 let dir = parsed
@@ -52,7 +55,9 @@ impl TenantStore {
                 })?;
                 // Writes go to a temporary file renamed into place, so a crash
                 // never leaves a half-written document under its final name.
-                (Arc::new(LocalFileSystem::new_with_prefix(&dir)?), "file")
+                let store = LocalFileSystem::new_with_prefix(&dir)?;
+                local_root = Some(dir);
+                (Arc::new(store), "file")
             }
             "s3" => {
                 let bucket = parsed.host_str().unwrap_or_default();
@@ -69,7 +74,18 @@ impl TenantStore {
             "memory" => (Arc::new(InMemory::new()), "memory"),
             _ => return Err(TenantStoreError::UnsupportedUrl(url.to_owned())),
         };
-        Ok(TenantStore { inner, kind })
+        Ok(TenantStore {
+            inner,
+            kind,
+            local_root,
+        })
+    }
+
+    /// The folder of a `file://` store (`None` for others). A process killed
+    /// while writing leaves its staging file (`<name>#<n>`) there, invisible
+    /// through `object_store`; the upload job removes them from this folder.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     pub fn kind(&self) -> &'static str {

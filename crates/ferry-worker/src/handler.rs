@@ -8,7 +8,7 @@ use apalis_core::task::data::Data;
 use apalis_core::worker::context::WorkerContext;
 use ferry_domain::{JobKind, JobState};
 use ferry_queue::JobMessage;
-use ferry_store::JobRecord;
+use ferry_store::{BatchEnd, BatchRecord, JobRecord};
 use tracing::Instrument;
 
 use crate::WorkerDeps;
@@ -31,8 +31,14 @@ pub(crate) async fn handle(
 }
 
 async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
+    if let Some(batch) = deps.store.get_batch(&job.id).await? {
+        return execute_batch(deps, job, batch).await;
+    }
     tracing::info!(attempt = job.attempts, "job running");
     match run_job(deps, &job).await {
+        Ok(JobState::Running) => {
+            tracing::info!("job handed to its batches; the last one finishes it");
+        }
         Ok(state) => {
             deps.store.job_finished(&job.id, state, None).await?;
             tracing::info!(state = %state, "job finished");
@@ -45,6 +51,57 @@ async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
                 .job_finished(&job.id, JobState::Failed, Some(&message))
                 .await?;
             tracing::warn!(error = %message, "job failed");
+        }
+    }
+    Ok(())
+}
+
+/// One batch of a job split into batches (see `ferry_store::BatchRecord`):
+/// runs it for its parent and records its end; the last batch finishes the
+/// parent.
+async fn execute_batch(
+    deps: &WorkerDeps,
+    job: JobRecord,
+    batch: BatchRecord,
+) -> Result<(), BoxDynError> {
+    let parent = deps.store.get_job(&batch.parent_id).await?.ok_or_else(|| {
+        format!(
+            "the parent job {} of batch {} vanished",
+            batch.parent_id, job.id
+        )
+    })?;
+    tracing::info!(
+        attempt = job.attempts,
+        parent_id = %batch.parent_id,
+        first_seq = batch.first_seq,
+        last_seq = batch.last_seq,
+        "batch running"
+    );
+    let (state, error) = match crate::upload::run_batch(deps, &parent, &batch, job.attempts).await {
+        Ok(state) => (state, None),
+        Err(e) => (JobState::Failed, Some(format!("{e:#}"))),
+    };
+    // Every other batch finished: this is the last one. Its cleanup runs
+    // before the finishing commit too, so a kill right after that commit
+    // leaves nothing behind (the redelivered batch would find itself done).
+    if state == JobState::Succeeded
+        && let Ok((done, total)) = deps.store.batch_counts(&batch.parent_id).await
+        && done + 1 == total
+    {
+        crate::upload::finish_split(deps, &parent).await;
+    }
+    match deps
+        .store
+        .batch_finished(&batch, state, error.as_deref())
+        .await?
+    {
+        BatchEnd::AlreadyFinished => {}
+        BatchEnd::More { done, total } => {
+            tracing::info!(state = %state, done, total, error, "batch finished");
+        }
+        BatchEnd::Last { state: end } => {
+            crate::upload::finish_split(deps, &parent).await;
+            tracing::info!(state = %state, job_state = %end, error, "batch finished; it was the last: job finished");
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! already finished is acknowledged without running again.
 
 mod handler;
+pub mod sweep;
 pub mod transfer;
 pub mod upload;
 
@@ -30,6 +31,8 @@ pub struct WorkerDeps {
     pub store: Store,
     pub tenants: TenantStore,
     pub transfer: TransferSettings,
+    /// Where a job split into batches enqueues them (`None`: no splitting).
+    pub queue: Option<Queue>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub struct WorkerSettings {
     /// only looks again at its next heartbeat, so a job pushed by another
     /// process (the API) would wait seconds to start.
     pub poll_interval: Duration,
+    /// How often the recovery sweep looks for missing documents that
+    /// appeared (`None`: no sweep).
+    pub recovery_sweep: Option<Duration>,
 }
 
 /// A worker name unique to this start: apalis-redis re-enqueues a dead
@@ -70,6 +76,14 @@ pub async fn run(
         settings.vacuum_interval,
         shutdown.clone(),
     ));
+    let sweep = settings.recovery_sweep.map(|every| {
+        tokio::spawn(sweep::sweep_loop(
+            deps.store.clone(),
+            queue.clone(),
+            sweep::SweepSettings::every(every),
+            shutdown.clone(),
+        ))
+    });
     let deps = Arc::new(deps);
     let signal = {
         let shutdown = shutdown.clone();
@@ -104,6 +118,9 @@ pub async fn run(
     let result = monitor.run_with_signal(signal).await;
     shutdown.cancel();
     let _ = vacuum.await;
+    if let Some(sweep) = sweep {
+        let _ = sweep.await;
+    }
     result.map_err(|e| anyhow::anyhow!("worker stopped with an error: {e}"))
 }
 

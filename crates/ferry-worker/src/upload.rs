@@ -18,9 +18,21 @@
 //! - A missing document is an outcome, not a failure: the job succeeds and
 //!   the migration becomes `uploaded`. A missing or unreadable dump fails the
 //!   job: without the database there is nothing to migrate.
+//! - Scale out (`FERRY_UPLOAD_BATCH_DOCUMENTS`): the job copies the dump,
+//!   splits the manifest into batches of positions (`Store::
+//!   split_into_batches`, once) and enqueues one queue job per batch, then
+//!   stays `running`. Any worker runs a batch ([`run_batch`]) for the parent:
+//!   outcomes and counters go to the parent, so the job the client polls
+//!   shows all of it. The last batch to finish (decided in the database)
+//!   reconciles the counters with the ledger and finishes the job and the
+//!   migration in one transaction.
+//! - Staging files that killed attempts left in a local tenant store are
+//!   removed when the work is done (`staging`).
 
 mod archive;
 mod recorder;
+mod staging;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +40,10 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_domain::manifest::DocumentPath;
 use ferry_domain::{JobKind, JobState, MigrationState};
-use ferry_store::{DocumentOutcome, DocumentStatus, JobRecord, Store, StoreError, WorkItem};
+use ferry_queue::JobMessage;
+use ferry_store::{
+    BatchRecord, DocumentOutcome, DocumentStatus, JobRecord, Store, StoreError, WorkItem,
+};
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -54,6 +69,22 @@ pub struct TransferSettings {
     pub flush_interval: Duration,
     /// Work-list rows read per query.
     pub page_rows: u32,
+    /// Bandwidth limit of one job's writes to the tenant store; `None`: no
+    /// limit. Default from `FERRY_TRANSFER_MAX_BYTES_PER_SEC`.
+    pub max_bytes_per_sec: Option<u64>,
+    /// Scale out: split a job into batches of this many manifest positions,
+    /// each a queue job of its own, so several workers share it; `None`:
+    /// one job does all. Default from `FERRY_UPLOAD_BATCH_DOCUMENTS`.
+    pub batch_documents: Option<u64>,
+}
+
+/// A positive number from the environment (settings that are not in
+/// `ferry::config::Settings` yet).
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
 }
 
 impl Default for TransferSettings {
@@ -64,11 +95,15 @@ impl Default for TransferSettings {
             flush_rows: 200,
             flush_interval: Duration::from_secs(1),
             page_rows: 500,
+            max_bytes_per_sec: env_number("FERRY_TRANSFER_MAX_BYTES_PER_SEC"),
+            batch_documents: env_number("FERRY_UPLOAD_BATCH_DOCUMENTS"),
         }
     }
 }
 
-/// Runs the job; the state to record when it returns.
+/// Runs the job; the state to record when it returns. `Running` means the
+/// job was split into batches (`TransferSettings::batch_documents`): the
+/// last of them finishes it.
 pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState> {
     let store = &deps.store;
     let migration = store
@@ -84,6 +119,74 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     };
     let dump_size = dump.as_ref().map_or(0, |d| d.size);
     store.set_job_scope(job, to_i64(dump_size)).await?;
+    if let (Some(size), Some(queue)) = (deps.transfer.batch_documents, &deps.queue) {
+        if let Some(dump) = dump {
+            copy_dump(deps, job, dump, &CopyOptions::default()).await?;
+        }
+        let batches = store.split_into_batches(job, to_i64(size)).await?;
+        for id in &batches {
+            queue
+                .push(JobMessage { job_id: id.clone() })
+                .await
+                .context("enqueueing a batch")?;
+        }
+        tracing::info!(
+            batches = batches.len(),
+            batch_documents = size,
+            "job split into batches"
+        );
+        return Ok(JobState::Running);
+    }
+    let state = copy_documents(deps, job, &migration, dump, None, job.attempts > 1).await?;
+    if state == JobState::Succeeded {
+        sweep_staging(deps, &migration.tenant).await;
+    }
+    Ok(state)
+}
+
+/// Runs one batch of `parent` (manifest positions `batch.first_seq..=
+/// batch.last_seq`), recording on the parent; the batch's end state.
+pub async fn run_batch(
+    deps: &WorkerDeps,
+    parent: &JobRecord,
+    batch: &BatchRecord,
+    attempts: i64,
+) -> anyhow::Result<JobState> {
+    let migration = deps
+        .store
+        .get_migration(&parent.migration_id)
+        .await?
+        .with_context(|| format!("migration {} vanished", parent.migration_id))?;
+    if migration.state == MigrationState::Cancelled {
+        return Ok(JobState::Cancelled);
+    }
+    copy_documents(
+        deps,
+        parent,
+        &migration,
+        None,
+        Some((batch.first_seq, batch.last_seq)),
+        attempts > 1,
+    )
+    .await
+}
+
+/// After the last batch of `parent`: what the job does at its end.
+pub async fn finish_split(deps: &WorkerDeps, parent: &JobRecord) {
+    sweep_staging(deps, &parent.tenant).await;
+}
+
+/// The dump (unless given `None`) and the documents of `job` in the manifest
+/// positions `range` (all when `None`), with the outcome recorder.
+async fn copy_documents(
+    deps: &WorkerDeps,
+    job: &JobRecord,
+    migration: &ferry_store::MigrationRecord,
+    dump: Option<Dump>,
+    range: Option<(i64, i64)>,
+    resume: bool,
+) -> anyhow::Result<JobState> {
+    let store = &deps.store;
     let cancel = CancellationToken::new();
     let (tx, rx) = mpsc::channel(deps.transfer.flush_rows.max(1) * 2);
     // Started first: its tick also notices a cancelled migration, which
@@ -98,7 +201,17 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         }
         .run(rx),
     );
-    let moved = transfer(deps, job, &migration, dump, cancel.clone(), tx).await;
+    let moved = transfer(
+        deps,
+        job,
+        migration,
+        dump,
+        range,
+        resume,
+        cancel.clone(),
+        tx,
+    )
+    .await;
     let recorded = recorder.await.context("the outcome recorder panicked")?;
     // A copy that stopped because the migration was cancelled is not an error.
     if cancel.is_cancelled() {
@@ -112,57 +225,55 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     Ok(JobState::Succeeded)
 }
 
+/// Removes what killed attempts left in a local tenant store (see
+/// `staging`). Not an error when it fails: the documents are all in place.
+async fn sweep_staging(deps: &WorkerDeps, tenant: &str) {
+    let Some(root) = deps.tenants.local_root() else {
+        return;
+    };
+    let dir = root.join(tenant);
+    let before = std::time::SystemTime::now();
+    match tokio::task::spawn_blocking(move || staging::sweep(&dir, before)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(removed = n, "removed staging files of interrupted writes"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove staging files"),
+        Err(e) => tracing::warn!(error = %e, "the staging sweep panicked"),
+    }
+}
+
 /// The copies: the dump (unless an earlier attempt copied it), then the
 /// documents. Outcomes go to the recorder through `tx`.
+#[allow(clippy::too_many_arguments)]
 async fn transfer(
     deps: &WorkerDeps,
     job: &JobRecord,
     migration: &ferry_store::MigrationRecord,
     dump: Option<Dump>,
+    range: Option<(i64, i64)>,
+    resume: bool,
     cancel: CancellationToken,
     tx: mpsc::Sender<DocumentOutcome>,
 ) -> anyhow::Result<()> {
     let store = &deps.store;
-    let dst = deps.tenants.object_store();
     let opts = CopyOptions {
         cancel: cancel.clone(),
         ..CopyOptions::default()
     };
-    if let Some(dump) = dump
-        && job.progress.database_sha256.is_none()
-    {
-        let expected = Expected {
-            size: Some(dump.size),
-            sha256: None,
-        };
-        let src = dump.source;
-        let copied = copy_with_retry(
-            src.store.as_ref(),
-            &src.path,
-            dst.as_ref(),
-            &dump.dst,
-            &expected,
-            &opts,
-            &deps.transfer.retry,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("copying the database dump: {e}"))?;
-        store
-            .record_database_copy(&job.id, to_i64(copied.bytes), &copied.sha256)
-            .await?;
-        tracing::info!(bytes = copied.bytes, "database dump copied");
+    if let Some(dump) = dump {
+        copy_dump(deps, job, dump, &opts).await?;
     }
+    let dst = tenant_store(deps);
     let copier = Arc::new(Copier {
         archive: Archive::open(&migration.archive_url).context("opening the document archive")?,
         dst,
         dst_prefix: Path::parse(format!("{}/documents", migration.tenant))?,
         opts,
         retry: deps.transfer.retry,
-        resume: job.attempts > 1,
+        resume,
     });
     // Stops taking new work once cancelled; copies in flight end `Cancelled`
     // (multipart uploads aborted) and are left for a later run.
-    let work = work_list(store.clone(), job.clone(), deps.transfer.page_rows)
+    let work = work_list(store.clone(), job.clone(), range, deps.transfer.page_rows)
         .take_until(cancel.clone().cancelled_owned());
     let copies = work
         .map(|item| {
@@ -197,6 +308,52 @@ async fn transfer(
     Ok(())
 }
 
+/// The tenant store, behind the bandwidth limit when one is set.
+fn tenant_store(deps: &WorkerDeps) -> Arc<dyn ObjectStore> {
+    let dst = deps.tenants.object_store();
+    match deps.transfer.max_bytes_per_sec {
+        Some(rate) => Arc::new(throttle::Throttled {
+            inner: dst,
+            pacer: Arc::new(throttle::Pacer::new(rate)),
+        }),
+        None => dst,
+    }
+}
+
+/// Copies the dump unless an earlier attempt recorded it.
+async fn copy_dump(
+    deps: &WorkerDeps,
+    job: &JobRecord,
+    dump: Dump,
+    opts: &CopyOptions,
+) -> anyhow::Result<()> {
+    let current = deps.store.get_job(&job.id).await?;
+    if current.is_some_and(|j| j.progress.database_sha256.is_some()) {
+        return Ok(());
+    }
+    let expected = Expected {
+        size: Some(dump.size),
+        sha256: None,
+    };
+    let src = dump.source;
+    let copied = copy_with_retry(
+        src.store.as_ref(),
+        &src.path,
+        tenant_store(deps).as_ref(),
+        &dump.dst,
+        &expected,
+        opts,
+        &deps.transfer.retry,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("copying the database dump: {e}"))?;
+    deps.store
+        .record_database_copy(&job.id, to_i64(copied.bytes), &copied.sha256)
+        .await?;
+    tracing::info!(bytes = copied.bytes, "database dump copied");
+    Ok(())
+}
+
 struct Dump {
     source: Source,
     size: u64,
@@ -224,15 +381,17 @@ async fn locate_dump(url: &str, tenant: &str) -> anyhow::Result<Dump> {
 fn work_list(
     store: Store,
     job: JobRecord,
+    range: Option<(i64, i64)>,
     page_rows: u32,
 ) -> impl Stream<Item = Result<WorkItem, StoreError>> {
-    stream::try_unfold(Some(-1i64), move |after| {
+    let (first, until) = range.unwrap_or((0, i64::MAX));
+    stream::try_unfold(Some(first - 1), move |after| {
         let (store, job) = (store.clone(), job.clone());
         async move {
             let Some(after) = after else {
                 return Ok::<_, StoreError>(None);
             };
-            let page = store.work_page(&job, after, page_rows).await?;
+            let page = store.work_page_until(&job, after, until, page_rows).await?;
             let next = match page.last() {
                 Some(last) if page.len() == page_rows as usize => Some(last.seq),
                 _ => None,

@@ -65,6 +65,10 @@ pub struct Settings {
     pub manifest_max_bytes: u64,
     /// Documents one upload job copies at the same time.
     pub transfer_concurrency: usize,
+    /// Seconds between two rounds of the recovery sweep (0: off).
+    pub recovery_sweep_secs: u64,
+    /// Throughput the upload estimate assumes until a job has measured one.
+    pub default_throughput_bytes_per_sec: u64,
 }
 
 impl Default for Settings {
@@ -100,6 +104,8 @@ impl Default for Settings {
             manifest_max_rows: 5_000_000,
             manifest_max_bytes: 1 << 30,
             transfer_concurrency: 8,
+            recovery_sweep_secs: 0,
+            default_throughput_bytes_per_sec: 50_000_000,
         }
     }
 }
@@ -139,9 +145,11 @@ impl Settings {
             || self.max_page_size == 0
             || self.max_body_bytes == 0
             || self.transfer_concurrency == 0
+            || self.default_throughput_bytes_per_sec == 0
         {
             anyhow::bail!(
-                "worker_concurrency, max_page_size, max_body_bytes and transfer_concurrency must be positive"
+                "worker_concurrency, max_page_size, max_body_bytes, transfer_concurrency and \
+                 default_throughput_bytes_per_sec must be positive"
             );
         }
         Ok(())

@@ -184,6 +184,7 @@ impl Application {
                             ..Default::default()
                         },
                         manifest_max_bytes: s.manifest_max_bytes,
+                        default_throughput_bytes_per_sec: s.default_throughput_bytes_per_sec,
                     },
                     metrics: ferry_http::metrics_handle(),
                 };
@@ -214,12 +215,15 @@ impl Application {
                     concurrency: s.transfer_concurrency,
                     ..Default::default()
                 },
+                queue: Some(self.services.queue.clone()),
             };
             let settings = WorkerSettings {
                 concurrency: s.worker_concurrency,
                 shutdown_timeout: s.shutdown_timeout(),
                 vacuum_interval: Duration::from_secs(s.vacuum_interval_secs.max(1)),
                 poll_interval: Duration::from_millis(s.queue_poll_ms.max(1)),
+                recovery_sweep: (s.recovery_sweep_secs > 0)
+                    .then(|| Duration::from_secs(s.recovery_sweep_secs)),
             };
             Some(tokio::spawn(ferry_worker::run(
                 self.services.queue.clone(),

@@ -8,7 +8,8 @@ use ferry_domain::{
 };
 use ferry_queue::JobMessage;
 use ferry_store::{
-    IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter, MigrationRecord, StoreError,
+    DocumentStatus, IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter,
+    MigrationRecord, StoreError,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -18,7 +19,7 @@ use crate::auth::Caller;
 use crate::extract::{idempotency_key, if_match_version, json_body, not_modified, parse_id};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView};
+use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView, UploadEstimate};
 
 /// Loads a migration the caller may see; others' are 404 like unknown ids.
 pub(crate) async fn visible_migration(
@@ -269,17 +270,23 @@ pub async fn get_migration(
     caller.require(Permission::Read)?;
     let m = visible_migration(&state, &caller, &id).await?;
     let job = state.store.latest_job(&m.id).await?;
-    let view = MigrationView::from(&m).with_latest_job(job.as_ref());
+    let estimate = upload_estimate(&state, &m).await?;
+    let moving = job.is_some() || estimate.is_some();
+    let view = MigrationView::from(&m)
+        .with_latest_job(job.as_ref())
+        .with_upload_estimate(estimate);
     let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
-    // The job's progress moves without the migration's version: with a job,
-    // the ETag is `"<version>-<hash of the view>"` (If-Match reads the version).
-    let tag = match job {
-        None => etag(&m),
-        Some(_) => format!(
+    // The job's progress and the estimate move without the migration's
+    // version: with either, the ETag is `"<version>-<hash of the view>"`
+    // (If-Match reads the version).
+    let tag = if moving {
+        format!(
             "\"{}-{}\"",
             m.version,
             &hex::encode(Sha256::digest(&body))[..12]
-        ),
+        )
+    } else {
+        etag(&m)
     };
     if not_modified(&req, &tag) {
         return Ok(HttpResponse::NotModified()
@@ -290,6 +297,30 @@ pub async fn get_migration(
         .insert_header((header::ETAG, tag))
         .content_type("application/json")
         .body(body))
+}
+
+/// The estimate of the next start's copy, while a start is possible and
+/// there is something to copy.
+async fn upload_estimate(
+    state: &AppState,
+    m: &MigrationRecord,
+) -> Result<Option<UploadEstimate>, ApiError> {
+    let statuses: &[DocumentStatus] = match m.state {
+        MigrationState::Draft | MigrationState::Ready => &[DocumentStatus::Pending],
+        MigrationState::Uploaded => &[DocumentStatus::Missing, DocumentStatus::Failed],
+        _ => return Ok(None),
+    };
+    let scope = state.store.document_scope(&m.id, statuses).await?;
+    if scope.documents == 0 {
+        return Ok(None);
+    }
+    let finished = state.store.recent_finished_transfers(20).await?;
+    Ok(Some(UploadEstimate::new(
+        scope.bytes,
+        scope.documents,
+        &finished,
+        state.settings.default_throughput_bytes_per_sec,
+    )))
 }
 
 /// Applies a lifecycle event after the permission and visibility checks.

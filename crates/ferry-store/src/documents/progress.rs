@@ -81,16 +81,29 @@ impl Store {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<WorkItem>> {
+        self.work_page_until(job, after_seq, i64::MAX, limit).await
+    }
+
+    /// [`Store::work_page`] up to manifest position `until_seq` (a batch's
+    /// last position).
+    pub async fn work_page_until(
+        &self,
+        job: &JobRecord,
+        after_seq: i64,
+        until_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<WorkItem>> {
         let sql = format!(
             "SELECT document_id, seq, path, size, expected_sha256 FROM documents \
              WHERE migration_id = $1 AND {} AND COALESCE(job_id, '') <> $2 AND seq > $3 \
-             ORDER BY seq LIMIT {limit}",
+             AND seq <= $4 ORDER BY seq LIMIT {limit}",
             work_condition(job.kind)
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&job.migration_id)
             .bind(&job.id)
             .bind(after_seq)
+            .bind(until_seq)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -230,7 +243,8 @@ impl Store {
     /// The migration's most recent job, if it was ever started.
     pub async fn latest_job(&self, migration_id: &str) -> Result<Option<JobRecord>> {
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 ORDER BY id DESC LIMIT 1"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 AND parent_id IS NULL \
+             ORDER BY id DESC LIMIT 1"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(migration_id)

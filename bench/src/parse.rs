@@ -1,0 +1,107 @@
+//! In-process timings of the assignment CSV: the csv crate's raw
+//! `read_byte_record` loop (the floor any CSV reader is judged against) and
+//! Ferry's validate-only path (`import_assignment_csv` with the roster,
+//! catalogue and an empty base draft in memory). Both read the same file from
+//! the page cache (it was just written), best of `runs`.
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ferry_domain::licensing::{Assignments, CsvFailure, CsvLimits, import_assignment_csv};
+
+use crate::data::Dataset;
+
+pub struct Timing {
+    pub best: Duration,
+    pub all: Vec<Duration>,
+}
+
+fn best_of(runs: usize, mut once: impl FnMut() -> Result<Duration>) -> Result<Timing> {
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        all.push(once()?);
+    }
+    let best = all.iter().copied().min().unwrap_or_default();
+    Ok(Timing { best, all })
+}
+
+/// The raw parse: `csv::Reader` (default builder: 8 KiB buffer, header row)
+/// counting records with `read_byte_record`, no UTF-8 check, no allocation
+/// per row.
+pub fn raw_parse(ds: &Dataset, runs: usize) -> Result<Timing> {
+    best_of(runs, || {
+        let start = Instant::now();
+        let mut reader = csv::Reader::from_reader(File::open(&ds.assignment_csv)?);
+        let mut record = csv::ByteRecord::new();
+        let mut n = 0usize;
+        while reader.read_byte_record(&mut record)? {
+            n += 1;
+        }
+        let elapsed = start.elapsed();
+        if n != ds.rows {
+            bail!("raw parse read {n} records, expected {}", ds.rows);
+        }
+        Ok(elapsed)
+    })
+}
+
+/// Limits that let the file through (the defaults are sized for 1M rows).
+pub fn limits_for(ds: &Dataset) -> CsvLimits {
+    let d = CsvLimits::default();
+    CsvLimits {
+        max_rows: d.max_rows.max(ds.roster_users as u64),
+        max_bytes: d
+            .max_bytes
+            .max(2 * ds.assignment_csv_bytes.max(ds.roster_csv_bytes)),
+        max_field_len: d.max_field_len,
+    }
+}
+
+/// Ferry's validate-only: every rule of SPEC §3.4 over the whole file. The
+/// outcome (the new draft) is dropped outside the timed part. Also times
+/// serialising that draft as JSON, as the import's 200 answer does.
+pub fn validate_only(ds: &Dataset, runs: usize) -> Result<(Timing, Duration)> {
+    let base = Assignments::new();
+    let limits = limits_for(ds);
+    let mut to_json = Duration::MAX;
+    let timing = best_of(runs, || {
+        let file = File::open(&ds.assignment_csv)?;
+        let start = Instant::now();
+        let outcome =
+            import_assignment_csv(file, &ds.roster, &ds.catalogue, &base, &ds.acting, limits);
+        let elapsed = start.elapsed();
+        match outcome {
+            Ok(ok) => {
+                if ok.rows != ds.rows as u64 || ok.assignments.len() != ds.rows {
+                    bail!(
+                        "validate-only read {} rows into {} assignments, expected {}",
+                        ok.rows,
+                        ok.assignments.len(),
+                        ds.rows
+                    );
+                }
+                let start = Instant::now();
+                let json = serde_json::to_vec(&ok.assignments)?;
+                to_json = to_json.min(start.elapsed());
+                drop(json);
+            }
+            Err(CsvFailure::TooLarge { limit_name, limit }) => {
+                bail!("validate-only refused the file: {limit_name} = {limit}")
+            }
+            Err(CsvFailure::Invalid(errors)) => {
+                eprintln!("validate-only found {} errors; the first:", errors.len());
+                for e in errors.iter().take(10) {
+                    eprintln!(
+                        "  row {:?} column {} value {:?}: {} ({})",
+                        e.row, e.column, e.value, e.message, e.code
+                    );
+                }
+                bail!("the generated file does not validate");
+            }
+        }
+        Ok(elapsed)
+    })
+    .context("validate-only")?;
+    Ok((timing, to_json))
+}

@@ -1,0 +1,252 @@
+//! The recovery sweep (issue 4, item 8): while a migration is `uploaded`
+//! with missing documents, look in its archive (a HEAD per document) every
+//! `FERRY_RECOVERY_SWEEP_SECS`, and when some have appeared start a recovery
+//! exactly as `POST …/start` does, so nobody has to remember to.
+//!
+//! - The start goes through [`Store::start_migration_by`]: the state machine
+//!   decides (only `uploaded` → `recovering`), the freeze is recorded in the
+//!   same transaction (by [`SWEEP_ACTOR`]), and the job is enqueued before
+//!   the commit. Several workers may sweep at once: the start's
+//!   compare-and-set on the migration's version lets one win; the others get
+//!   a conflict and enqueue nothing.
+//! - Only `missing` documents are looked for: a `failed` one was found and
+//!   could not be copied, and retrying it on a timer would loop.
+//! - The HEADs stop at the first document found, and at most
+//!   [`SweepSettings::max_checks`] documents per migration and round are
+//!   asked for, so a huge archive with everything still missing costs a
+//!   bounded number of requests per round.
+//! - The check is cheap and only decides whether to start: the recovery job
+//!   itself applies every rule of the upload (the symbolic-link check of a
+//!   local archive, sizes and checksums).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_domain::JobKind;
+use ferry_domain::manifest::DocumentPath;
+use ferry_queue::{JobMessage, Queue};
+use ferry_store::{DocumentFilter, DocumentStatus, IdempotencyClaim, Store, StoreError};
+use futures::StreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::transfer::under;
+
+/// Who the freeze record names for a start made by the sweep.
+pub const SWEEP_ACTOR: &str = "recovery-sweep";
+
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// Time between two rounds.
+    pub interval: Duration,
+    /// Missing documents looked for per migration and round, at most.
+    pub max_checks: usize,
+    /// HEAD requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl SweepSettings {
+    pub fn every(interval: Duration) -> SweepSettings {
+        SweepSettings {
+            interval,
+            max_checks: 10_000,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Why the sweep did not start a recovery it tried to start.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("the migration is no longer waiting for a recovery")]
+    NotRecovery,
+    #[error("no missing or failed document is left")]
+    NothingToDo,
+    #[error("the queue refused the job: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs rounds every `settings.interval` until `shutdown`.
+pub async fn sweep_loop(
+    store: Store,
+    queue: Queue,
+    settings: SweepSettings,
+    shutdown: CancellationToken,
+) {
+    tracing::info!(
+        interval_secs = settings.interval.as_secs(),
+        "recovery sweep on"
+    );
+    let mut tick = tokio::time::interval(settings.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let round = sweep_once(&store, &queue, &settings);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    started = round => match started {
+                        Ok(jobs) if !jobs.is_empty() => {
+                            tracing::info!(started = jobs.len(), "recovery sweep started recoveries");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "recovery sweep round failed; will retry"),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// One round: the ids of the recovery jobs this round started.
+pub async fn sweep_once(
+    store: &Store,
+    queue: &Queue,
+    settings: &SweepSettings,
+) -> anyhow::Result<Vec<String>> {
+    let mut started = Vec::new();
+    for migration_id in store.migrations_with_missing_documents().await? {
+        let Some(migration) = store.get_migration(&migration_id).await? else {
+            continue;
+        };
+        match some_appeared(store, &migration, settings).await {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                tracing::warn!(migration_id = %migration_id, error = %e, "recovery sweep cannot look in the archive");
+                continue;
+            }
+        }
+        match start_recovery(store, queue, &migration_id).await {
+            Ok(job_id) => {
+                tracing::info!(migration_id = %migration_id, job_id = %job_id, "missing documents appeared: recovery started");
+                started.push(job_id);
+            }
+            // Another worker or a user started it first, or the state moved.
+            Err(e @ (Refused::NotRecovery | Refused::NothingToDo)) => {
+                tracing::debug!(migration_id = %migration_id, error = %e, "recovery sweep did not start a recovery");
+            }
+            Err(Refused::Store(StoreError::VersionMismatch { .. } | StoreError::Transition(_))) => {
+                tracing::debug!(migration_id = %migration_id, "recovery sweep: another start won");
+            }
+            Err(e) => {
+                tracing::warn!(migration_id = %migration_id, error = %e, "recovery sweep could not start a recovery; will retry");
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Whether at least one `missing` document of the migration is now in its
+/// archive.
+async fn some_appeared(
+    store: &Store,
+    migration: &ferry_store::MigrationRecord,
+    settings: &SweepSettings,
+) -> anyhow::Result<bool> {
+    let (archive, base) = ferry_tenant::source::open_source(&migration.archive_url)
+        .map_err(|e| anyhow::anyhow!("cannot open the archive URL: {e}"))?;
+    let mut after_seq = None;
+    let mut checked = 0usize;
+    while checked < settings.max_checks {
+        let page = store
+            .list_documents(
+                &migration.id,
+                &DocumentFilter {
+                    status: Some(DocumentStatus::Missing),
+                    after_seq,
+                    limit: 500,
+                },
+            )
+            .await?;
+        let take = page.items.len().min(settings.max_checks - checked);
+        checked += take;
+        let paths: Vec<String> = page
+            .items
+            .iter()
+            .take(take)
+            .map(|d| d.path.clone())
+            .collect();
+        if present_any(archive.clone(), &base, paths, settings.concurrency).await? {
+            return Ok(true);
+        }
+        match page.next_cursor {
+            Some(_) => after_seq = page.items.last().map(|d| d.seq),
+            None => break,
+        }
+    }
+    Ok(false)
+}
+
+/// HEADs `paths` under `base`, a few at a time; `true` at the first found.
+async fn present_any(
+    archive: Arc<dyn ObjectStore>,
+    base: &object_store::path::Path,
+    paths: Vec<String>,
+    concurrency: usize,
+) -> anyhow::Result<bool> {
+    let heads = futures::stream::iter(paths.into_iter().filter_map(|p| {
+        // Every stored path passed the manifest's strict parse; one that no
+        // longer does is skipped (the recovery reports it).
+        let doc = DocumentPath::parse(&p).ok()?;
+        under(base, &doc).ok()
+    }))
+    .map(|path| {
+        let archive = archive.clone();
+        async move {
+            match archive.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(anyhow::anyhow!("HEAD {path}: {e}")),
+            }
+        }
+    })
+    .buffer_unordered(concurrency.max(1));
+    futures::pin_mut!(heads);
+    while let Some(found) = heads.next().await {
+        if found? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Starts a recovery like `POST …/start`; the new job's id.
+async fn start_recovery(
+    store: &Store,
+    queue: &Queue,
+    migration_id: &str,
+) -> Result<String, Refused> {
+    let job_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let check = store.clone();
+    let outcome = store
+        .start_migration_by(
+            migration_id,
+            &job_id,
+            Some(SWEEP_ACTOR),
+            None,
+            |job| async move {
+                if job.kind != JobKind::Recovery {
+                    return Err(Refused::NotRecovery);
+                }
+                if !check.has_retryable_documents(&job.migration_id).await? {
+                    return Err(Refused::NothingToDo);
+                }
+                queue
+                    .push(JobMessage { job_id: job.id })
+                    .await
+                    .map_err(|e| Refused::Queue(e.to_string()))
+            },
+            |_| (202, String::new()),
+        )
+        .await??;
+    match outcome {
+        IdempotencyClaim::Fresh(s) => Ok(s.job.id),
+        // No idempotency key was given, so there is nothing to replay.
+        IdempotencyClaim::Replay(_) => Err(Refused::NotRecovery),
+    }
+}

@@ -1,0 +1,178 @@
+//! At least once, effects exactly once (SPEC §3.6): `ferry serve` and
+//! `ferry worker` as separate processes on PostgreSQL + Redis, with a short
+//! orphan window. The worker is killed with SIGKILL at random moments of an
+//! upload, at least ten times, and a new worker process (a new worker name)
+//! is started each time. At the end the migration is `uploaded`, the ledger
+//! has every manifest row once in one final state and agrees with the job's
+//! counters, the tenant store is byte-identical to the source with no
+//! staging files left, and the progress a dashboard polled never went back.
+
+#![allow(clippy::unwrap_used)]
+
+mod cluster;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cluster::{Cluster, generate, wait_job};
+
+const KILLS: usize = 10;
+
+/// A small xorshift generator; the seed is printed so a failure can be rerun
+/// with `CRASH_SEED=…`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("crash test seed: CRASH_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_workers_lose_and_duplicate_nothing() {
+    crash_run("crashco", &[]).await;
+}
+
+/// The same with the job split into batches (one at a time per worker): a
+/// kill may also hit the split, a batch's end or the last batch's finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_workers_of_a_split_job_lose_and_duplicate_nothing() {
+    crash_run(
+        "crashsplit",
+        &[
+            ("FERRY_UPLOAD_BATCH_DOCUMENTS", "40"),
+            ("FERRY_WORKER_CONCURRENCY", "1"),
+        ],
+    )
+    .await;
+}
+
+async fn crash_run(tenant: &str, extra: &[(&'static str, &str)]) {
+    let mut rng = Rng::new();
+    // A bandwidth limit makes the upload (about 90 MB) last long enough to
+    // be killed in the middle of every kind of step: dump, multipart parts,
+    // small puts, between a write and its flush to the ledger.
+    let mut env = vec![
+        ("FERRY_TRANSFER_CONCURRENCY", "3"),
+        ("FERRY_TRANSFER_MAX_BYTES_PER_SEC", "6000000"),
+    ];
+    env.extend_from_slice(extra);
+    let split = !extra.is_empty();
+    let mut c = Cluster::start(&env).await;
+    let docs = generate(300, 25);
+    let (migration_id, started) = c.start_upload(tenant, &docs).await;
+    let job_id = started["job"]["id"].as_str().unwrap().to_owned();
+
+    // A dashboard polling all along: progress must never go backwards.
+    let seen = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+    let poller = {
+        let (seen, client, base, key, job_id) = (
+            seen.clone(),
+            c.client.clone(),
+            c.base.clone(),
+            c.key.clone(),
+            job_id.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let res = client
+                    .get(format!("{base}/v1/jobs/{job_id}"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await;
+                if let Ok(res) = res
+                    && let Ok(job) = res.json::<serde_json::Value>().await
+                {
+                    let p = &job["progress"];
+                    let now = (
+                        p["documents_uploaded"].as_i64().unwrap_or_default(),
+                        p["bytes_done"].as_i64().unwrap_or_default(),
+                    );
+                    seen.lock().unwrap().push(now);
+                    if job["state"] != "running" && job["state"] != "queued" {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let mut worker = c.worker().await;
+    let mut kills = 0;
+    let mut attempts_seen = 0;
+    while kills < KILLS {
+        // Wait until this worker process runs the job…
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !worker.output().contains("job running") && !worker.output().contains("batch running")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job was not picked up again after kill {kills}:\n{}",
+                worker.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        attempts_seen += 1;
+        // …then kill it at a random moment of its work.
+        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        let job = c.get(&format!("/v1/jobs/{job_id}")).await;
+        assert_eq!(
+            job["state"], "running",
+            "the upload finished before {KILLS} kills ({kills} so far); make it bigger: {job}"
+        );
+        worker.child.kill().unwrap();
+        worker.child.wait().unwrap();
+        kills += 1;
+        eprintln!(
+            "kill {kills}: uploaded {} of {}",
+            job["progress"]["documents_uploaded"], job["progress"]["documents_total"]
+        );
+        worker = c.worker().await;
+    }
+
+    let job = wait_job(&c, &job_id, Duration::from_secs(120), |_| {}).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
+    if !split {
+        assert!(
+            job["attempts"].as_i64().unwrap() > KILLS as i64,
+            "every kill cost an attempt: {job}"
+        );
+    }
+    assert!(attempts_seen >= KILLS);
+    poller.await.unwrap();
+    c.verify(tenant, &migration_id, &job_id, &docs).await;
+
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() > 10, "the dashboard saw the run");
+    for pair in seen.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].0 && pair[1].1 >= pair[0].1,
+            "progress went backwards: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert!(
+        worker.terminate(Duration::from_secs(15)).is_some(),
+        "the last worker stops on SIGTERM"
+    );
+}
