@@ -72,7 +72,7 @@ impl Store {
     /// the same instant on an empty PostgreSQL database may each create one;
     /// both are printed and both are valid admin keys, which is harmless.
     pub async fn insert_first_key(&self, key: &NewApiKey) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
             .fetch_one(&mut *tx)
             .await?

@@ -67,6 +67,13 @@ impl StoreError {
     /// True when the database could not be reached (as opposed to a bad query):
     /// the HTTP layer answers 503 naming the database for these.
     pub fn is_unavailable(&self) -> bool {
+        // SQLite still busy after the busy timeout: a temporary overload,
+        // answered 503 with Retry-After rather than 500.
+        if let StoreError::Db(sqlx::Error::Database(db)) = self
+            && (db.code().as_deref() == Some("5") || db.message().contains("database is locked"))
+        {
+            return true;
+        }
         matches!(
             self,
             StoreError::Db(
@@ -144,6 +151,17 @@ impl Store {
         }
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, backend })
+    }
+
+    /// Starts a transaction. SQLite gets `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads and then writes cannot wait for the write lock
+    /// (SQLite answers "database is locked" at once, busy timeout or not), so
+    /// every transaction here takes the lock up front and waits its turn.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -214,7 +214,7 @@ impl Store {
         satellites: &[SatelliteInput],
         kept_draft: &Assignments,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for table in ["roster_users", "roster_satellites", "draft_assignments"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE migration_id = $1"
@@ -343,7 +343,7 @@ impl Store {
         migration_id: &str,
         catalogue: &CatalogueInput,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         ensure_row(&mut tx, migration_id).await?;
         sqlx::query("UPDATE licensing SET catalogue = $1 WHERE migration_id = $2")
             .bind(json(catalogue)?)
@@ -376,7 +376,7 @@ impl Store {
         expected: Option<i64>,
         assignments: &Assignments,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let version = bump_draft_version(&mut tx, migration_id, expected).await?;
         sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
             .bind(migration_id)
@@ -405,7 +405,7 @@ impl Store {
         migration_id: &str,
         draft_version: i64,
     ) -> Result<MigrationRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let record = transition_in(
             &mut tx,
             migration_id,

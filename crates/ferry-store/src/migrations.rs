@@ -82,7 +82,7 @@ impl Store {
         idem: Option<Idempotent<'_>>,
         render: impl FnOnce(&MigrationRecord) -> (u16, String),
     ) -> Result<crate::IdempotencyClaim<MigrationRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(idem) = &idem
             && let Some(previous) = claim(&mut tx, idem).await?
         {
@@ -197,7 +197,7 @@ impl Store {
 
     /// Applies a lifecycle event to the migration as it is now.
     pub async fn transition(&self, id: &str, event: LifecycleEvent) -> Result<MigrationRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let record = transition_in(&mut tx, id, event, None).await?;
         tx.commit().await?;
         Ok(record)
