@@ -12,6 +12,7 @@ both_modes!(
     procedure_b_csv_round_trip,
     csv_rules_each_answered,
     roster_and_catalogue_rules,
+    remaining_rules_and_limits,
 );
 
 /// Four users: the migrator (admin), two colleagues (one sharing an address
@@ -711,5 +712,99 @@ async fn roster_and_catalogue_rules(mode: Mode) {
         4,
         "the default catalogue is unchanged"
     );
+    app.stop().await;
+}
+
+/// The rules not exercised above, each through HTTP: unknown add-on, add-ons
+/// or a user name without a plan, an invalid user name, and the size limits.
+async fn remaining_rules_and_limits(mode: Mode) {
+    let app = ferry_tests::spawn_with(mode, ferry::Parts::AllInOne, |s| {
+        s.csv_max_rows = 4;
+        s.csv_max_field_len = 64;
+    })
+    .await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    assert_eq!(put_roster(&app, id, &roster()).await.status(), 200);
+    let v = draft_version(&app, id).await;
+    edit(
+        &app,
+        id,
+        v,
+        json!({"user_ids": ["u1"], "set_plan": "Admin"}),
+    )
+    .await;
+    let csv = export(&app, id).await;
+    let mut lines: Vec<String> = csv
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let header = lines.remove(0);
+    let set = |row: &str, plan: &str, addons: &str, user: &str| {
+        let mut cells: Vec<&str> = row.split(',').collect();
+        let n = cells.len();
+        cells[n - 3] = plan;
+        cells[n - 2] = addons;
+        cells[n - 1] = user;
+        cells.join(",")
+    };
+    let file = |rows: &[String]| format!("{header}\n{}\n", rows.join("\n"));
+    let codes = |p: &Value| -> Vec<String> {
+        p["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let cases = [
+        (
+            set(&lines[1], "Engage", "Juggling", "ann@acme.example"),
+            "unknown_addon",
+        ),
+        (set(&lines[1], "", "Marketing", ""), "addons_without_plan"),
+        (
+            set(&lines[1], "", "", "ann@acme.example"),
+            "username_without_plan",
+        ),
+        (
+            set(&lines[1], "Engage", "", "not an address"),
+            "invalid_username",
+        ),
+    ];
+    for (row, code) in cases {
+        let mut rows = lines.clone();
+        rows[1] = row;
+        let p = assert_problem(import(&app, id, file(&rows)).await, 422, "invalid_csv").await;
+        assert!(codes(&p).contains(&code.to_owned()), "{code}: {p}");
+    }
+    // An empty New License means no licence: valid, and the review shows it.
+    let mut rows = lines.clone();
+    rows[1] = set(&lines[1], "", "", "");
+    assert_eq!(import(&app, id, file(&rows)).await.status(), 200);
+    // Limits answer 413 naming the limit.
+    let mut many = lines.clone();
+    many.push(lines[0].clone());
+    many.push(lines[1].clone());
+    let p = assert_problem(
+        import(&app, id, file(&many)).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(
+        (p["limit_name"].as_str(), p["limit"].as_u64()),
+        (Some("max_rows"), Some(4))
+    );
+    let mut wide = lines.clone();
+    wide[1] = set(&lines[1], &"E".repeat(100), "", "");
+    let p = assert_problem(
+        import(&app, id, file(&wide)).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(p["limit_name"], "max_field_len");
     app.stop().await;
 }
