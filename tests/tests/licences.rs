@@ -457,7 +457,17 @@ async fn procedure_b_csv_round_trip(mode: Mode) {
     );
     let applied: Value = res.json().await.unwrap();
     assert_eq!(applied["rows"], 3);
-    assert_eq!(applied["draft"]["assignments"]["u2"]["plan"], "Engage");
+    assert_eq!(applied["changed"], 2);
+    let draft: Value = app
+        .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["version"], applied["draft_version"]);
+    assert_eq!(draft["assignments"]["u2"]["plan"], "Engage");
 
     let review: Value = app
         .get(&format!("/v1/migrations/{id}/review"), &app.admin_key)

@@ -187,7 +187,12 @@ pub struct ImportApplied {
     pub import_id: String,
     /// Data rows read.
     pub rows: u64,
-    pub draft: Draft,
+    /// Users whose assignment changed.
+    pub changed: u64,
+    /// The draft's new version (its ETag is `"d<version>"`). The draft itself
+    /// is not echoed: for a large tenant it is tens of megabytes the client
+    /// just sent; `GET …/draft` returns it.
+    pub draft_version: i64,
 }
 
 /// Upload the edited CSV. Validated as a whole: when anything is invalid
@@ -261,14 +266,14 @@ pub async fn import_csv(
                 .await
                 .map_err(|e| stale(e, base_version))?;
             record(&state, &import_id, &migration_id, true, &[]).await?;
-            Ok(HttpResponse::Ok().json(ImportApplied {
-                import_id,
-                rows: ok.rows,
-                draft: Draft {
-                    assignments: ok.assignments,
-                    version,
-                },
-            }))
+            Ok(HttpResponse::Ok()
+                .insert_header((header::ETAG, format!("\"d{version}\"")))
+                .json(ImportApplied {
+                    import_id,
+                    rows: ok.rows,
+                    changed: ok.changed,
+                    draft_version: version,
+                }))
         }
         Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded {
             name: limit_name,
