@@ -22,7 +22,7 @@ use clap::Parser;
 
 use data::Dataset;
 use parse::Timing;
-use report::{NONE, Row, count, mib, rate, secs, verdict};
+use report::{NONE, Row, count, mib, rate, secs, size, verdict};
 use server::{Backend, ImportTiming, Server, Services, State};
 
 #[derive(Parser, Debug)]
@@ -83,8 +83,6 @@ fn say(t0: Instant, msg: &str) {
 struct ParseResult {
     raw: Timing,
     validate: Timing,
-    /// serde_json of the validated draft (the import answer's bulk).
-    to_json: Duration,
 }
 
 struct HttpRun {
@@ -111,6 +109,7 @@ struct Ctx {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let t0 = Instant::now();
+    let load_at_start = report::load_average();
     if args.small == 0 || args.rows == 0 {
         bail!("--rows and --small must be positive");
     }
@@ -172,16 +171,12 @@ async fn main() -> Result<()> {
             t0,
             &format!("raw parse {} rows: {:?}", count(ds.rows), raw.all),
         );
-        let (validate, to_json) = parse::validate_only(ds, args.runs)?;
+        let validate = parse::validate_only(ds, args.runs)?;
         say(
             t0,
             &format!("validate-only {} rows: {:?}", count(ds.rows), validate.all),
         );
-        parsed.push(ParseResult {
-            raw,
-            validate,
-            to_json,
-        });
+        parsed.push(ParseResult { raw, validate });
     }
 
     // 4. The real server.
@@ -202,7 +197,12 @@ async fn main() -> Result<()> {
 
     // 5. The table.
     let rows = table_rows(&datasets, &parsed, &http, args.runs);
-    let markdown = render(&args, &datasets, &rows);
+    let load = format!(
+        "load average (1/5/15 min) at start: {load_at_start}; at end: {}; run took {:.0} s",
+        report::load_average(),
+        t0.elapsed().as_secs_f64()
+    );
+    let markdown = render(&args, &datasets, &rows, &load);
     println!("{markdown}");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -277,7 +277,7 @@ async fn http_run_in(ctx: &Ctx, backend: Backend, ds: &Dataset, state: &State) -
                     "{tag}: import {} (headers after {}, answer {}), peak RSS {}",
                     secs(t.total),
                     secs(t.headers),
-                    mib(t.answer_bytes),
+                    size(t.answer_bytes),
                     mib(peak)
                 ),
             );
@@ -332,7 +332,7 @@ fn table_rows(
         ));
     }
     // In-process pieces of the server's import request (informational).
-    for (ds, p) in datasets.iter().zip(parsed) {
+    for ds in datasets {
         let n = count(ds.rows);
         rows.push(Row::info(
             format!(
@@ -340,10 +340,6 @@ fn table_rows(
                 count(ds.roster_users)
             ),
             secs(ds.roster_check),
-        ));
-        rows.push(Row::info(
-            format!("In process, {n} rows: serde_json of the validated draft (the bulk of the import's 200 answer)"),
-            secs(p.to_json),
         ));
     }
     let last = datasets.len() - 1;
@@ -414,8 +410,8 @@ fn table_rows(
             let n = count(ds.rows);
             if let Some(t) = &run.import {
                 rows.push(Row::info(
-                    format!("{b}, {n} rows: import answer headers after (answer body: the whole draft as JSON)"),
-                    format!("{} (body {})", secs(t.headers), mib(t.answer_bytes)),
+                    format!("{b}, {n} rows: import answer headers after (then the answer body)"),
+                    format!("{} (answer body {})", secs(t.headers), size(t.answer_bytes)),
                 ));
             }
             rows.push(Row::info(
@@ -444,7 +440,7 @@ fn table_rows(
     rows
 }
 
-fn render(args: &Args, datasets: &[Dataset], rows: &[Row]) -> String {
+fn render(args: &Args, datasets: &[Dataset], rows: &[Row], load: &str) -> String {
     let mut md = String::from("# Benchmark: assignment CSV import (issue 3, “Performance”)\n\n");
     md.push_str(&format!(
         "Produced by `make bench` (`ferry-bench --rows {} --small {}{}`). Every figure below was \
@@ -484,5 +480,6 @@ fn render(args: &Args, datasets: &[Dataset], rows: &[Row]) -> String {
     for fact in report::machine_facts() {
         md.push_str(&format!("- {fact}\n"));
     }
+    md.push_str(&format!("- {load}\n"));
     md
 }

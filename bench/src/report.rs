@@ -64,6 +64,15 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// Bytes in the unit that reads best (B, KiB, MiB).
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => mib(bytes),
+    }
+}
+
 pub fn rate(rows: usize, d: Duration) -> String {
     let per_s = rows as f64 / d.as_secs_f64().max(1e-9);
     if per_s >= 1e6 {
@@ -116,6 +125,13 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The 1/5/15-minute load averages, to tell a quiet machine from a busy one.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Machine and code facts, as markdown list items.

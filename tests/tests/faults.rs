@@ -105,3 +105,47 @@ async fn readyz_follows_redis_down_and_up() {
     let _ = redis.kill();
     let _ = redis.wait();
 }
+
+/// The worker outlives a Redis restart: jobs started afterwards still run,
+/// in the same process, without anybody restarting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_survives_a_redis_restart() {
+    let port = free_port();
+    let mut redis = start_redis(port);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let app = spawn_with(Mode::Production, ferry::Parts::AllInOne, |s| {
+        s.queue_url = Some(SecretString::from(format!("redis://127.0.0.1:{port}")));
+        s.queue_timeout_secs = 1;
+        s.queue_heartbeat_secs = 1;
+    })
+    .await;
+    let readyz = app.url("/readyz");
+    wait_ready(&app.client, &readyz, 200).await;
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    wait_ready(&app.client, &readyz, 503).await;
+    // Down long enough for the worker's polls and heartbeats to fail.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut redis = start_redis(port);
+    wait_ready(&app.client, &readyz, 200).await;
+    let m = app.create_migration("phoenix").await;
+    let id = m["id"].as_str().unwrap();
+    app.make_ready(id).await;
+    let res = app
+        .post(&format!("/v1/migrations/{id}/start"), &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let started: Value = res.json().await.unwrap();
+    let job = app
+        .wait_for_job(
+            started["job"]["id"].as_str().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    app.stop().await;
+    let _ = redis.kill();
+    let _ = redis.wait();
+}

@@ -21,11 +21,11 @@ use chrono::{SecondsFormat, Utc};
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use documents::{
     DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
     ManifestOpen, ManifestSummary, ManifestWriter, WorkItem,
 };
-pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};

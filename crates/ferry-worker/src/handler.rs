@@ -77,7 +77,13 @@ async fn execute_batch(
         last_seq = batch.last_seq,
         "batch running"
     );
-    let (state, error) = match crate::upload::run_batch(deps, &parent, &batch, job.attempts).await {
+    let run = if parent.state.is_finished() {
+        // Another batch failed or the job was cancelled: nothing to copy.
+        Ok(JobState::Cancelled)
+    } else {
+        crate::upload::run_batch(deps, &parent, &batch, job.attempts).await
+    };
+    let (state, error) = match run {
         Ok(state) => (state, None),
         Err(e) => (JobState::Failed, Some(format!("{e:#}"))),
     };

@@ -93,7 +93,21 @@ pub async fn run(
             Ok(())
         }
     };
-    let monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
+    // A backend error (Redis restarted and forgot this worker's registration,
+    // a dropped connection) ends a worker; the monitor starts it again, so a
+    // Redis restart never needs a process restart. The short pause keeps a
+    // still-down Redis from turning this into a busy loop.
+    let restart_guard = shutdown.clone();
+    let monitor = Monitor::new()
+        .shutdown_timeout(settings.shutdown_timeout)
+        .should_restart(move |ctx, err| {
+            if restart_guard.is_cancelled() {
+                return false;
+            }
+            tracing::warn!(worker = %ctx.name(), error = %err, "worker stopped on a backend error; restarting");
+            std::thread::sleep(Duration::from_millis(500));
+            true
+        });
     // The two backends are different types; the worker is built the same way
     // for each.
     macro_rules! register {

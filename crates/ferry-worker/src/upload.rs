@@ -74,9 +74,14 @@ pub struct TransferSettings {
     pub max_bytes_per_sec: Option<u64>,
     /// Scale out: split a job into batches of this many manifest positions,
     /// each a queue job of its own, so several workers share it; `None`:
-    /// one job does all. Default from `FERRY_UPLOAD_BATCH_DOCUMENTS`.
+    /// one job does all. Default from `FERRY_UPLOAD_BATCH_DOCUMENTS`
+    /// (`0`: no split), else [`DEFAULT_BATCH_DOCUMENTS`].
     pub batch_documents: Option<u64>,
 }
+
+/// Manifest positions per batch unless configured: a batch is a few minutes
+/// of work for one worker, and a million-document archive is 100 queue jobs.
+pub const DEFAULT_BATCH_DOCUMENTS: u64 = 10_000;
 
 /// A positive number from the environment (settings that are not in
 /// `ferry::config::Settings` yet).
@@ -96,7 +101,10 @@ impl Default for TransferSettings {
             flush_interval: Duration::from_secs(1),
             page_rows: 500,
             max_bytes_per_sec: env_number("FERRY_TRANSFER_MAX_BYTES_PER_SEC"),
-            batch_documents: env_number("FERRY_UPLOAD_BATCH_DOCUMENTS"),
+            batch_documents: match std::env::var("FERRY_UPLOAD_BATCH_DOCUMENTS") {
+                Ok(_) => env_number("FERRY_UPLOAD_BATCH_DOCUMENTS"),
+                Err(_) => Some(DEFAULT_BATCH_DOCUMENTS),
+            },
         }
     }
 }
@@ -125,10 +133,7 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         }
         let batches = store.split_into_batches(job, to_i64(size)).await?;
         for id in &batches {
-            queue
-                .push(JobMessage { job_id: id.clone() })
-                .await
-                .context("enqueueing a batch")?;
+            push_with_retry(queue, id).await?;
         }
         tracing::info!(
             batches = batches.len(),
@@ -142,6 +147,28 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         sweep_staging(deps, &migration.tenant).await;
     }
     Ok(state)
+}
+
+/// Enqueues a batch; a queue blip is retried (a redelivered parent would
+/// enqueue the batch again, but only if this attempt fails outright).
+async fn push_with_retry(queue: &ferry_queue::Queue, id: &str) -> anyhow::Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match queue
+            .push(JobMessage {
+                job_id: id.to_owned(),
+            })
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::warn!(error = %e, attempt, "enqueueing a batch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("enqueueing a batch"),
+        }
+    }
 }
 
 /// Runs one batch of `parent` (manifest positions `batch.first_seq..=
