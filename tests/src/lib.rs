@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
+pub mod archive;
 pub mod processes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +225,28 @@ impl TestApp {
     /// Loads the one-user roster and the draft that pass pre-flight.
     pub async fn prepare_draft(&self, id: &str) {
         prepare_draft(&self.client, &self.base, &self.admin_key, id).await;
+    }
+
+    /// GET with the admin key; the JSON body of a 2xx answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        archive::ok_json(
+            self.get(path, &self.admin_key)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// POST without a body with the admin key; the JSON body of a 2xx answer.
+    pub async fn post_json(&self, path: &str) -> Value {
+        archive::ok_json(
+            self.post(path, &self.admin_key)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     /// Polls a job until it is finished, or panics after `timeout`.

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry::Parts;
-use ferry_tests::{Mode, TestApp, both_modes, migration_body_with, spawn_with};
+use ferry_tests::archive::{SourceArchive as Source, ok_json as json};
+use ferry_tests::{Mode, TestApp, both_modes, spawn_with};
 use serde_json::Value;
 
 both_modes!(estimate_before_start_then_measured, ledger_as_ndjson);
@@ -16,38 +16,6 @@ both_modes!(estimate_before_start_then_measured, ledger_as_ndjson);
 const WAIT: Duration = Duration::from_secs(60);
 /// The configured default throughput of these tests: 10 MB/s.
 const DEFAULT_TPUT: u64 = 10_000_000;
-
-struct Source {
-    root: PathBuf,
-}
-
-impl Source {
-    fn new(app: &TestApp) -> Source {
-        let root = app.data_dir().join("source");
-        std::fs::create_dir_all(root.join("documents")).unwrap();
-        std::fs::write(root.join("db.dump"), b"-- a dump\n").unwrap();
-        Source { root }
-    }
-
-    fn write(&self, rel: &str, bytes: &[u8]) {
-        let path = self.root.join("documents").join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
-
-    fn body(&self, tenant: &str) -> Value {
-        let db = url::Url::from_file_path(self.root.join("db.dump")).unwrap();
-        let docs = url::Url::from_directory_path(self.root.join("documents")).unwrap();
-        migration_body_with(tenant, db.as_str(), docs.as_str())
-    }
-}
-
-async fn json(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert!(status.is_success(), "{status}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 async fn get(app: &TestApp, path: &str) -> Value {
     json(app.get(path, &app.admin_key).send().await.unwrap()).await

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry_tests::{
-    Mode, TestApp, assert_problem, both_modes, migration_body_with, spawn_app, spawn_with,
+use ferry_tests::archive::{
+    SourceArchive as Source, content, file_sha256 as sha256, ok_json as json,
 };
+use ferry_tests::{Mode, TestApp, assert_problem, both_modes, spawn_app, spawn_with};
 use serde_json::Value;
 
 both_modes!(
@@ -24,59 +24,6 @@ both_modes!(
 both_modes!(symlinks_out_of_the_archive_fail);
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A source export in the app's temp folder: `db.dump` and `documents/`.
-struct Source {
-    root: PathBuf,
-}
-
-impl Source {
-    fn new(app: &TestApp) -> Source {
-        let root = app.data_dir().join("source");
-        std::fs::create_dir_all(root.join("documents")).unwrap();
-        std::fs::write(root.join("db.dump"), b"-- a dump\nCREATE TABLE t ();\n").unwrap();
-        Source { root }
-    }
-
-    fn docs(&self) -> PathBuf {
-        self.root.join("documents")
-    }
-
-    fn write(&self, rel: &str, bytes: &[u8]) {
-        let path = self.docs().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
-
-    fn body(&self, tenant: &str) -> Value {
-        let db = url::Url::from_file_path(self.root.join("db.dump")).unwrap();
-        let docs = url::Url::from_directory_path(self.docs()).unwrap();
-        migration_body_with(tenant, db.as_str(), docs.as_str())
-    }
-}
-
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
-}
-
-/// Deterministic content of `len` bytes.
-fn content(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-async fn json(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert!(status.is_success(), "{status}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 async fn put_manifest(app: &TestApp, id: &str, ctype: &str, body: String) -> reqwest::Response {
     app.put(&format!("/v1/migrations/{id}/manifest"), &app.admin_key)

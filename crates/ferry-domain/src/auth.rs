@@ -34,6 +34,8 @@ pub enum Permission {
     OperateMigration,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// Subscribe to webhooks, read their delivery log, redeliver.
+    ManageWebhooks,
 }
 
 impl Role {
@@ -94,6 +96,7 @@ mod tests {
             P::CancelMigration,
             P::OperateMigration,
             P::ManageKeys,
+            P::ManageWebhooks,
         ];
         let granted = |r: Role| {
             all.iter()

@@ -89,8 +89,14 @@ impl JobKind {
     /// The kind of job a start makes, from the state the migration is in.
     pub fn for_start(from: crate::MigrationState) -> Option<JobKind> {
         match from {
-            crate::MigrationState::Ready => Some(JobKind::Upload),
-            crate::MigrationState::Uploaded => Some(JobKind::Recovery),
+            // `uploading`/`recovering`: a restart after a failed or
+            // cancelled job resumes the same kind of work.
+            crate::MigrationState::Ready | crate::MigrationState::Uploading => {
+                Some(JobKind::Upload)
+            }
+            crate::MigrationState::Uploaded | crate::MigrationState::Recovering => {
+                Some(JobKind::Recovery)
+            }
             _ => None,
         }
     }
@@ -112,7 +118,15 @@ mod tests {
             Some(JobKind::Recovery)
         );
         assert_eq!(JobKind::for_start(MigrationState::Draft), None);
-        assert_eq!(JobKind::for_start(MigrationState::Uploading), None);
+        assert_eq!(
+            JobKind::for_start(MigrationState::Uploading),
+            Some(JobKind::Upload)
+        );
+        assert_eq!(
+            JobKind::for_start(MigrationState::Recovering),
+            Some(JobKind::Recovery)
+        );
+        assert_eq!(JobKind::for_start(MigrationState::Completed), None);
     }
 
     #[test]

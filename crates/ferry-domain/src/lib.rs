@@ -4,6 +4,7 @@
 //! unit-tested without a database, a queue or an HTTP server. The edges (store,
 //! queue, tenant store, HTTP, worker) parse into these types and call these rules.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod job;
@@ -12,6 +13,7 @@ pub mod manifest;
 pub mod migration;
 pub mod newtypes;
 pub mod state;
+pub mod webhook;
 
 pub use auth::{Permission, Role};
 pub use error::{FieldError, FieldErrors};
@@ -19,3 +21,4 @@ pub use job::{JobKind, JobState};
 pub use migration::{NewMigration, NewMigrationInput};
 pub use newtypes::{Email, PersonName, Phone, SourceVersion, TenantSlug};
 pub use state::{IllegalTransition, LifecycleEvent, MigrationState};
+pub use webhook::WebhookEvent;

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{FieldError, FieldErrors};
-use crate::newtypes::{Email, PersonName, Phone, SourceVersion, TenantSlug};
+use crate::newtypes::{
+    Email, PersonName, Phone, SourceVersion, TenantSlug, patterns, string_schema,
+};
 
 /// Request body of `POST /v1/migrations`: plain strings, so that every bad
 /// field can be reported, not only the first one serde trips over.
@@ -13,10 +15,10 @@ use crate::newtypes::{Email, PersonName, Phone, SourceVersion, TenantSlug};
 #[serde(deny_unknown_fields)]
 pub struct NewMigrationInput {
     /// Slug of the target cloud tenant, e.g. `acme-gmbh`.
-    #[schema(example = "acme-gmbh")]
+    #[schema(value_type = TenantSlug)]
     pub tenant: String,
     /// The customer's name as sales knows it.
-    #[schema(example = "ACME GmbH")]
+    #[schema(value_type = PersonName)]
     pub customer_name: String,
     pub source: SourceInput,
     pub requested_by: PersonInput,
@@ -28,13 +30,13 @@ pub struct NewMigrationInput {
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
     /// Product version of the source, e.g. `7.1` or `8.3 R05`.
-    #[schema(example = "8.3 R05")]
+    #[schema(value_type = SourceVersion)]
     pub version: String,
     /// URL of the database dump (`file://`, `s3://`, `http(s)://`).
-    #[schema(example = "s3://acme-export/db.dump")]
+    #[schema(value_type = SourceUrl)]
     pub database_url: String,
     /// URL (prefix) of the document archive.
-    #[schema(example = "s3://acme-export/documents/")]
+    #[schema(value_type = SourceUrl)]
     pub archive_url: String,
 }
 
@@ -42,9 +44,9 @@ pub struct SourceInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonInput {
-    #[schema(example = "Sam Seller")]
+    #[schema(value_type = PersonName)]
     pub name: String,
-    #[schema(example = "sam@vendor.example")]
+    #[schema(value_type = Email)]
     pub email: String,
 }
 
@@ -52,11 +54,11 @@ pub struct PersonInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
-    #[schema(example = "Mia Migrator")]
+    #[schema(value_type = PersonName)]
     pub name: String,
-    #[schema(example = "mia@partner.example")]
+    #[schema(value_type = Email)]
     pub email: String,
-    #[schema(example = "+49 30 1234567")]
+    #[schema(value_type = Phone)]
     pub phone: String,
 }
 
@@ -107,6 +109,14 @@ impl SourceUrl {
         &self.0
     }
 }
+
+string_schema!(
+    SourceUrl,
+    "A URL the worker reads the source from: file://, s3://, gs://, az://, http:// or https://, no spaces, at most 2048 characters.",
+    patterns::SOURCE_URL,
+    (None, Some(2048)),
+    "s3://acme-export/documents/"
+);
 
 impl NewMigrationInput {
     /// Checks every field and reports all failures together.

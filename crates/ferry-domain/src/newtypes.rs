@@ -5,8 +5,251 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::error::FieldError;
+
+/// JSON Schema `pattern`s (ECMA-262 syntax that Python's `re` and Rust's
+/// `regex` read the same way) that match what the `parse` functions of this
+/// crate accept, so that the OpenAPI document states the real rules and a
+/// request valid under the schema is not refused (Schemathesis checks both
+/// directions). Whitespace and control characters are spelled out because
+/// `\s` means something else in every regex engine; here they are exactly
+/// `char::is_whitespace` (what `str::trim` removes) and `char::is_control`.
+///
+/// Where a rule counts bytes or sizes after trimming, the schema bounds the
+/// raw string instead (`maxLength`), which is stricter only for values padded
+/// with whitespace.
+pub mod patterns {
+    /// Defines a macro expanding to a pattern fragment, so that the
+    /// fragments compose with `concat!` into `&'static str` constants.
+    macro_rules! fragment {
+        ($name:ident, $text:literal) => {
+            macro_rules! $name {
+                () => {
+                    $text
+                };
+            }
+        };
+    }
+    // What `str::trim` removes (`char::is_whitespace`).
+    fragment!(
+        ws,
+        "[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    );
+    // Neither whitespace nor a control character.
+    fragment!(
+        visible,
+        "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    );
+    // Not a control character (`char::is_control`: U+0000–U+001F, U+007F–U+009F).
+    fragment!(not_control, "[^\\u0000-\\u001f\\u007f-\\u009f]");
+    // An email address: visible ASCII local part without `@`, `,` or `;`
+    // (those separate addresses in CSV cells), a dotted host name of labels.
+    fragment!(
+        email,
+        "[!-+\\--:<-?A-~]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+    );
+
+    /// [`TenantSlug`](super::TenantSlug), with `minLength` 2 and `maxLength` 63.
+    pub const TENANT_SLUG: &str = "^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$";
+    /// [`PersonName`](super::PersonName): 1 to 200 characters once trimmed,
+    /// no control characters.
+    pub const PERSON_NAME: &str = concat!(
+        "^",
+        ws!(),
+        "*",
+        visible!(),
+        "(?:",
+        not_control!(),
+        "{0,198}",
+        visible!(),
+        ")?",
+        ws!(),
+        "*$"
+    );
+    /// An API key's name: 1 to 100 characters once trimmed, no control characters.
+    pub const KEY_NAME: &str = concat!(
+        "^",
+        ws!(),
+        "*",
+        visible!(),
+        "(?:",
+        not_control!(),
+        "{0,98}",
+        visible!(),
+        ")?",
+        ws!(),
+        "*$"
+    );
+    /// A roster user id: 1 to 64 characters once trimmed, no control characters.
+    pub const USER_ID: &str = concat!(
+        "^",
+        ws!(),
+        "*",
+        visible!(),
+        "(?:",
+        not_control!(),
+        "{0,62}",
+        visible!(),
+        ")?",
+        ws!(),
+        "*$"
+    );
+    /// Free roster text (group, position, licence names): at most 200
+    /// characters once trimmed, maybe empty, no control characters.
+    pub const TEXT: &str = concat!(
+        "^",
+        ws!(),
+        "*(?:",
+        visible!(),
+        "(?:",
+        not_control!(),
+        "{0,198}",
+        visible!(),
+        ")?)?",
+        ws!(),
+        "*$"
+    );
+    /// A catalogue plan or add-on name: 1 to 64 characters once trimmed, no
+    /// control characters, `,` or `;`.
+    pub const CATALOGUE_NAME: &str = concat!(
+        "^",
+        ws!(),
+        "*[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        "(?:[^,;\\u0000-\\u001f\\u007f-\\u009f]{0,62}",
+        "[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?",
+        ws!(),
+        "*$"
+    );
+    /// [`Email`](super::Email) (ASCII addresses), with `maxLength` 254.
+    pub const EMAIL: &str = concat!("^", ws!(), "*", email!(), ws!(), "*$");
+    /// An email address or nothing (blank clears a user name).
+    pub const EMAIL_OR_BLANK: &str = concat!("^", ws!(), "*(?:", email!(), ")?", ws!(), "*$");
+    /// [`Phone`](super::Phone): optional `+`, 5 to 20 digits and separators.
+    pub const PHONE: &str = concat!(
+        "^",
+        ws!(),
+        "*\\+?[ ()./-]*(?:[0-9][ ()./-]*){5,20}",
+        ws!(),
+        "*$"
+    );
+    /// [`SourceVersion`](super::SourceVersion), with `maxLength` 32.
+    pub const SOURCE_VERSION: &str = concat!(
+        "^",
+        ws!(),
+        "*[0-9]{1,6}(?:\\.[0-9]{1,6}){1,3}(?: ",
+        ws!(),
+        "*[Rr][0-9]{1,9})?",
+        ws!(),
+        "*$"
+    );
+    /// [`SourceUrl`](crate::migration::SourceUrl), with `maxLength` 2048.
+    pub const SOURCE_URL: &str = concat!(
+        "^",
+        ws!(),
+        "*(?:file|s3|gs|az|https?)://[^\\u0000-\\u0020\\u007f-\\u009f]*",
+        visible!(),
+        ws!(),
+        "*$"
+    );
+}
+
+/// A string schema for a rule of this crate.
+pub fn string_schema_of(
+    description: &str,
+    pattern: &str,
+    (min_length, max_length): (Option<usize>, Option<usize>),
+    example: &str,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(pattern))
+        .min_length(min_length)
+        .max_length(max_length)
+        .examples([example])
+        .into()
+}
+
+/// `impl ToSchema` naming the schema after the type.
+macro_rules! string_schema {
+    ($name:ident, $description:literal, $pattern:expr, $lengths:expr, $example:literal) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::newtypes::string_schema_of($description, $pattern, $lengths, $example)
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use string_schema;
+
+/// Schema-only names of string rules checked inline rather than by a newtype.
+pub mod schemas {
+    use super::patterns;
+
+    /// An API key's name.
+    pub struct KeyName;
+    string_schema!(
+        KeyName,
+        "What an API key is for: 1 to 100 characters (surrounding spaces are dropped), no control characters.",
+        patterns::KEY_NAME,
+        (None, None),
+        "grafana"
+    );
+
+    /// A source user's id.
+    pub struct UserId;
+    string_schema!(
+        UserId,
+        "A source user's id: 1 to 64 characters (surrounding spaces are dropped), no control characters.",
+        patterns::USER_ID,
+        (None, None),
+        "u1001"
+    );
+
+    /// Free text of a roster row.
+    pub struct RosterText;
+    string_schema!(
+        RosterText,
+        "Free text: at most 200 characters (surrounding spaces are dropped), no control characters.",
+        patterns::TEXT,
+        (None, None),
+        "Sales"
+    );
+
+    /// A name that must be present: a satellite's.
+    pub struct RequiredText;
+    string_schema!(
+        RequiredText,
+        "Text: 1 to 200 characters (surrounding spaces are dropped), no control characters.",
+        patterns::PERSON_NAME,
+        (None, None),
+        "Branch Hamburg"
+    );
+
+    /// A plan's or add-on's name.
+    pub struct CatalogueName;
+    string_schema!(
+        CatalogueName,
+        "A plan or add-on name: 1 to 64 characters (surrounding spaces are dropped), no control characters, ',' or ';'.",
+        patterns::CATALOGUE_NAME,
+        (None, None),
+        "Engage"
+    );
+
+    /// A user name, or blank to clear it.
+    pub struct EmailOrBlank;
+    string_schema!(
+        EmailOrBlank,
+        "An email address, or blank (nothing or only spaces) to clear it.",
+        patterns::EMAIL_OR_BLANK,
+        (None, Some(254)),
+        "ann@acme.example"
+    );
+}
 
 macro_rules! string_newtype {
     ($name:ident) => {
@@ -266,6 +509,42 @@ impl Serialize for SourceVersion {
         s.serialize_str(&self.raw)
     }
 }
+
+string_schema!(
+    TenantSlug,
+    "A cloud tenant's slug: 2 to 63 characters of a-z, 0-9 and single inner hyphens, starting with a letter.",
+    patterns::TENANT_SLUG,
+    (Some(2), Some(63)),
+    "acme-gmbh"
+);
+string_schema!(
+    Email,
+    "An email address: name@host.domain, at most 254 characters, no spaces.",
+    patterns::EMAIL,
+    (None, Some(254)),
+    "mia@partner.example"
+);
+string_schema!(
+    PersonName,
+    "A name: 1 to 200 characters (surrounding spaces are dropped), no control characters.",
+    patterns::PERSON_NAME,
+    (None, None),
+    "Mia Migrator"
+);
+string_schema!(
+    Phone,
+    "A phone number: an optional leading '+', 5 to 20 digits, spaces, dots, hyphens, slashes or parentheses.",
+    patterns::PHONE,
+    (None, None),
+    "+49 30 1234567"
+);
+string_schema!(
+    SourceVersion,
+    "A source product version: 2 to 4 dot-separated numbers and an optional release, e.g. 7.1, 8.3 R05 or 10.0.2.",
+    patterns::SOURCE_VERSION,
+    (None, Some(32)),
+    "8.3 R05"
+);
 
 #[cfg(test)]
 mod tests {

@@ -69,6 +69,11 @@ impl MigrationState {
             (S::Ready, E::Reopen) => S::Draft,
             (S::Ready, E::Start) => S::Uploading,
             (S::Uploaded, E::Start) => S::Recovering,
+            // A restart after the job failed or was cancelled (SPEC §3.6:
+            // "the migration can be started again"): the state, and with it
+            // the freeze, stays; the store refuses while a job is active.
+            (S::Uploading, E::Start) => S::Uploading,
+            (S::Recovering, E::Start) => S::Recovering,
             (S::Uploading | S::Recovering, E::Finish) => S::Uploaded,
             (S::Uploaded, E::Complete) => S::Completed,
             (s, E::Cancel) if s.is_open() => S::Cancelled,
@@ -102,7 +107,8 @@ pub enum LifecycleEvent {
     Commit,
     /// The migrator goes back to editing a committed draft.
     Reopen,
-    /// An upload (from `ready`) or a recovery (from `uploaded`) starts.
+    /// An upload (from `ready`) or a recovery (from `uploaded`) starts, or
+    /// one whose job failed or was cancelled starts again.
     Start,
     /// The running job finished.
     Finish,
@@ -156,6 +162,8 @@ mod tests {
             (S::Ready, E::Reopen, S::Draft),
             (S::Ready, E::Start, S::Uploading),
             (S::Uploaded, E::Start, S::Recovering),
+            (S::Uploading, E::Start, S::Uploading),
+            (S::Recovering, E::Start, S::Recovering),
             (S::Uploading, E::Finish, S::Uploaded),
             (S::Recovering, E::Finish, S::Uploaded),
             (S::Uploaded, E::Complete, S::Completed),

@@ -67,16 +67,24 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .ok_or(ApiError::Unauthenticated)?;
+            let hash = hash_key(key);
+            if let Some(caller) = state.callers.get(&hash) {
+                return Ok(caller);
+            }
             let record = state
                 .store
-                .find_active_key(&hash_key(key))
+                .find_active_key(&hash)
                 .await?
                 .ok_or(ApiError::BadKey)?;
-            Ok(Caller {
+            let caller = Caller {
                 key_id: record.id,
                 role: record.role,
                 tenant: record.tenant,
-            })
+            };
+            // Unknown keys are not cached: a key created a moment ago works
+            // at once, and guessing keys stays a database round trip.
+            state.callers.put(hash, caller.clone());
+            Ok(caller)
         })
     }
 }

@@ -1,10 +1,11 @@
 //! Request parsing shared by handlers: bodies, ids, conditional and
 //! idempotency headers. Each failure becomes a problem with its own code.
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse};
 use ferry_domain::FieldError;
+use ferry_store::IdempotencyRecord;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -81,6 +82,12 @@ pub fn idempotency_key(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Option<(String, String)>, ApiError> {
+    Ok(idempotency_key_header(req)?.map(|key| (key, hex::encode(Sha256::digest(body)))))
+}
+
+/// The caller's `Idempotency-Key`, if sent (for streamed bodies, hashed as
+/// they are read: see `stream::HashingReader`).
+pub fn idempotency_key_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
@@ -92,7 +99,25 @@ pub fn idempotency_key(
         .ok_or_else(|| {
             ApiError::BadHeader("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
         })?;
-    Ok(Some((key.to_owned(), hex::encode(Sha256::digest(body)))))
+    Ok(Some(key.to_owned()))
+}
+
+/// The answer to a repeated `Idempotency-Key`: the stored first answer with
+/// `Idempotent-Replayed: true`; 422 when the body differs, 409 while the
+/// first call is still in flight.
+pub fn replay(previous: IdempotencyRecord, request_hash: &str) -> Result<HttpResponse, ApiError> {
+    if previous.request_hash != request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    if previous.status == 0 {
+        return Err(ApiError::IdempotencyInProgress);
+    }
+    let status = actix_web::http::StatusCode::from_u16(previous.status)
+        .map_err(|_| ApiError::Internal(format!("stored status {}", previous.status)))?;
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(previous.body))
 }
 
 /// `If-Match: "<version>"` (or `W/"<version>"`), as a version number.

@@ -6,8 +6,11 @@
 pub mod allow;
 pub mod auth;
 pub mod extract;
+pub mod hot_cache;
+pub mod metrics_text;
 pub mod openapi;
 pub mod problem;
+pub mod roster_cache;
 pub mod routes;
 pub mod state;
 pub mod stream;

@@ -9,7 +9,9 @@ use utoipa_actix_web::AppExt;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::routes::{assignments, documents, health, jobs, keys, licensing, migrations, review};
+use crate::routes::{
+    assignments, audit, documents, health, jobs, keys, licensing, migrations, review, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +28,8 @@ use crate::routes::{assignments, documents, health, jobs, keys, licensing, migra
         (name = "documents", description = "Document manifest, per-document outcomes and the source's freeze"),
         (name = "jobs", description = "Long work run by workers; poll for progress"),
         (name = "keys", description = "API keys (admin)"),
+        (name = "audit", description = "Hash-chained audit trail of every decision"),
+        (name = "webhooks", description = "Signed event deliveries to subscribers (admin)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -55,6 +59,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
+        .map(crate::routes::ui::register) // `/ui`: a page, not in the document
         .service(
             scope::scope("/v1")
                 .service(migrations::create_migration)
@@ -84,9 +89,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(documents::ledger_ndjson)
                 .service(documents::get_freeze)
                 .service(jobs::get_job)
+                .service(jobs::cancel_job)
                 .service(keys::create_key)
                 .service(keys::list_keys)
-                .service(keys::revoke_key),
+                .service(keys::revoke_key)
+                .service(audit::migration_audit)
+                .service(audit::list_audit)
+                .service(audit::verify_audit)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::list_deliveries)
+                .service(webhooks::redeliver),
         );
 }
 

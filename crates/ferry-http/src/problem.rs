@@ -74,6 +74,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadQuery(String),
     #[error("{0}")]
+    BadBody(String),
+    #[error("{0}")]
     BadHeader(String),
     #[error("the request body exceeds the limit of {0} bytes")]
     TooLarge(u64),
@@ -96,6 +98,10 @@ pub enum ApiError {
     ManifestLocked(MigrationState),
     #[error("nothing to do: no document is missing or failed")]
     NothingToDo,
+    #[error("job {0} is still queued or running; cancel it or wait for it to end")]
+    JobActive(String),
+    #[error("job {0} has already ended")]
+    JobEnded(String),
     #[error("content type must be application/json")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -110,6 +116,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
+    #[error("a key cannot revoke itself: revoke it with another admin key")]
+    OwnKey,
     #[error("{dependency} is unavailable")]
     Unavailable {
         dependency: &'static str,
@@ -129,6 +137,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadJson(_) => "invalid_json",
+            ApiError::BadBody(_) => "unreadable_body",
             ApiError::BadQuery(_) => "invalid_query",
             ApiError::BadHeader(_) => "invalid_header",
             ApiError::TooLarge(_) | ApiError::LimitExceeded { .. } => "payload_too_large",
@@ -138,6 +147,8 @@ impl ApiError {
             ApiError::NotEditable(_) => "not_editable",
             ApiError::ManifestLocked(_) => "manifest_locked",
             ApiError::NothingToDo => "nothing_to_do",
+            ApiError::JobActive(_) => "job_active",
+            ApiError::JobEnded(_) => "job_ended",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Transition(_) => "illegal_transition",
             ApiError::TenantTaken(_) => "tenant_taken",
@@ -145,6 +156,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::OwnKey => "own_key",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -211,14 +223,16 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::TenantForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::OwnKey => StatusCode::CONFLICT,
             ApiError::Validation(_)
             | ApiError::IdempotencyKeyReused
             | ApiError::InvalidAssignment(_)
             | ApiError::InvalidCsv { .. }
             | ApiError::PreflightFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadHeader(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadJson(_)
+            | ApiError::BadBody(_)
+            | ApiError::BadQuery(_)
+            | ApiError::BadHeader(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) | ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Transition(_)
@@ -227,6 +241,8 @@ impl ResponseError for ApiError {
             | ApiError::NotEditable(_)
             | ApiError::ManifestLocked(_)
             | ApiError::NothingToDo
+            | ApiError::JobActive(_)
+            | ApiError::JobEnded(_)
             | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -281,6 +297,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::TenantTaken(t) => ApiError::TenantTaken(t),
             StoreError::Transition(t) => ApiError::Transition(t),
+            StoreError::JobActive(id) => ApiError::JobActive(id),
             StoreError::NotFound => ApiError::NotFound("migration"),
             StoreError::VersionMismatch { .. } => ApiError::ConcurrentChange,
             other => ApiError::Internal(other.to_string()),

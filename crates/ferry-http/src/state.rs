@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_domain::SourceVersion;
@@ -9,6 +10,10 @@ use ferry_queue::Queue;
 use ferry_store::Store;
 use ferry_tenant::TenantStore;
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::Caller;
+use crate::hot_cache::TtlCache;
+use crate::roster_cache::RosterCache;
 
 /// Limits and timings of the HTTP surface.
 #[derive(Debug, Clone)]
@@ -56,6 +61,33 @@ pub struct AppState {
     pub tenants: TenantStore,
     pub settings: HttpSettings,
     pub metrics: PrometheusHandle,
+    /// Validated rosters between requests (see `roster_cache`).
+    pub rosters: Arc<RosterCache>,
+    /// API key hash → caller, briefly (see `hot_cache`).
+    pub callers: Arc<CallerCache>,
+    /// Job id → rendered view, briefly: what dashboards poll.
+    pub job_views: Arc<JobViewCache>,
+}
+
+pub type CallerCache = TtlCache<String, Caller>;
+pub type JobViewCache = TtlCache<String, CachedJob>;
+
+/// A job as `GET /v1/jobs/{id}` renders it.
+#[derive(Debug, Clone)]
+pub struct CachedJob {
+    pub tenant: String,
+    pub body: actix_web::web::Bytes,
+    pub etag: String,
+}
+
+impl AppState {
+    /// The hot caches with their TTLs (zero: off).
+    pub fn caches(auth_ttl: Duration, job_ttl: Duration) -> (Arc<CallerCache>, Arc<JobViewCache>) {
+        (
+            Arc::new(TtlCache::new(auth_ttl)),
+            Arc::new(TtlCache::new(job_ttl)),
+        )
+    }
 }
 
 /// SPEC §3.5: installations older than 7.1 upgrade first.

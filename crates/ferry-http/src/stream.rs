@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use actix_web::web::{self, Bytes};
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::problem::ApiError;
@@ -85,6 +86,38 @@ where
         });
     }
     Ok(out)
+}
+
+/// A `Read` that hashes what passes through it: the body hash an
+/// `Idempotency-Key` is checked against, computed in the same pass as the
+/// parse, so a streamed upload is read once.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Reads what the parser left (it may stop at its first fatal error) and
+    /// returns the hex SHA-256 of the whole body.
+    pub fn finish(mut self) -> io::Result<String> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.hasher.update(&out[..n]);
+        Ok(n)
+    }
 }
 
 /// Whether the request declares one of `types` (parameters ignored).

@@ -175,7 +175,7 @@ impl Store {
     /// databases accept), so a concurrent start waits for it and then sees
     /// the new manifest, or wins and makes this one answer `Locked`.
     pub async fn open_manifest(&self, migration_id: &str) -> Result<ManifestOpen> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let locked = sqlx::query(
             "UPDATE migrations SET updated_at = updated_at \
              WHERE id = $1 AND state IN ('draft', 'ready')",

@@ -4,7 +4,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Result, now};
+use crate::{Result, Store, now};
 
 /// The identity of one idempotent call.
 #[derive(Debug, Clone, Copy)]
@@ -68,12 +68,7 @@ pub(crate) async fn claim(
     .bind(idem.key)
     .fetch_one(&mut **tx)
     .await?;
-    let status: i64 = row.try_get("status")?;
-    Ok(Some(IdempotencyRecord {
-        request_hash: row.try_get("request_hash")?,
-        status: u16::try_from(status).unwrap_or(0),
-        body: row.try_get("body")?,
-    }))
+    record_from_row(&row).map(Some)
 }
 
 /// Stores the answer of a claimed key, in the transaction of the effect.
@@ -95,4 +90,35 @@ pub(crate) async fn finish_claim(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// The record of an earlier call with this key, if any (read only): lets
+    /// a streamed upload be answered from the record before it is parsed.
+    pub async fn idempotency_record(
+        &self,
+        api_key_id: &str,
+        operation: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys \
+             WHERE api_key_id = $1 AND operation = $2 AND idem_key = $3",
+        )
+        .bind(api_key_id)
+        .bind(operation)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| record_from_row(&r)).transpose()
+    }
+}
+
+fn record_from_row(row: &sqlx::any::AnyRow) -> Result<IdempotencyRecord> {
+    let status: i64 = row.try_get("status")?;
+    Ok(IdempotencyRecord {
+        request_hash: row.try_get("request_hash")?,
+        status: u16::try_from(status).unwrap_or(0),
+        body: row.try_get("body")?,
+    })
 }

@@ -97,7 +97,7 @@ impl Store {
         F: FnOnce(JobRecord) -> Fut,
         Fut: Future<Output = std::result::Result<(), E>>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(idem) = &idem
             && let Some(previous) = claim(&mut tx, idem).await?
         {
@@ -110,6 +110,11 @@ impl Store {
                 event: LifecycleEvent::Start,
             },
         ))?;
+        // A restart (from `uploading`/`recovering`) only once the job before
+        // it ended: two jobs never copy for one migration at once.
+        if let Some(active) = active_job_in(&mut tx, migration_id).await? {
+            return Err(StoreError::JobActive(active));
+        }
         let migration = transition_in(&mut tx, migration_id, LifecycleEvent::Start, None).await?;
         let now = now();
         record_freeze(&mut tx, &migration.id, kind, started_by, &now).await?;
@@ -152,6 +157,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Err(e));
         }
+        crate::audit::record_start_in(&mut tx, before, &started, started_by).await?;
         tx.commit().await?;
         Ok(Ok(IdempotencyClaim::Fresh(started)))
     }
@@ -209,10 +215,35 @@ impl Store {
         state: JobState,
         error: Option<&str>,
     ) -> Result<Option<JobRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let Some(job) = finish_job_in(&mut tx, id, state, error).await? else {
             return Ok(None);
         };
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    /// Cancels a queued or running job (SPEC §3.6 "Cancel stops a running
+    /// job cleanly; the migration can be started again"): the job ends
+    /// `cancelled` here, its worker notices at its next progress tick and
+    /// stops; the migration keeps its state (and freeze) so a start resumes.
+    /// `None` when the job had already ended.
+    pub async fn cancel_job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let mut tx = self.begin().await?;
+        let Some(job) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
+            return Ok(None);
+        };
+        // Its batches end with it: the queued ones have nothing to do, the
+        // running ones stop at their next tick (their recorder watches the
+        // parent).
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 \
+             WHERE parent_id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Some(job))
     }
@@ -258,7 +289,10 @@ pub(crate) async fn finish_job_in(
             .fetch_one(&mut **tx)
             .await?,
     )?;
-    if state == JobState::Succeeded {
+    // Only the job the client polls moves the migration: a batch of a split
+    // job succeeding says nothing about its siblings (its parent finishes
+    // when the last batch does).
+    if state == JobState::Succeeded && !is_batch_in(tx, id).await? {
         let current = transition_before(tx, &job.migration_id).await?;
         if matches!(
             current,
@@ -267,7 +301,34 @@ pub(crate) async fn finish_job_in(
             transition_in(tx, &job.migration_id, LifecycleEvent::Finish, None).await?;
         }
     }
+    if !is_batch_in(tx, id).await? {
+        crate::webhooks::job_ended_in(tx, &job).await?;
+    }
     Ok(Some(job))
+}
+
+async fn is_batch_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT parent_id FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<Option<String>, _>("parent_id")?.is_some())
+}
+
+/// The id of the migration's queued or running job, if any. Batches of a
+/// split job do not count: they follow their parent (see `cancel_job`).
+async fn active_job_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    migration_id: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT id FROM jobs WHERE migration_id = $1 AND parent_id IS NULL \
+         AND state IN ('queued', 'running') LIMIT 1",
+    )
+    .bind(migration_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
 
 async fn transition_before(

@@ -91,6 +91,7 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
+        crate::audit::record_first_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -7,12 +7,16 @@
 //! Types are kept to what `Any` carries (text, integers, booleans): ids are
 //! UUID text and timestamps fixed-width RFC 3339 text.
 
+mod audit;
 mod documents;
+mod history;
 mod idempotency;
 mod jobs;
 mod keys;
 mod licensing;
 mod migrations;
+mod stats;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,16 +25,23 @@ use chrono::{SecondsFormat, Utc};
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use audit::{AuditEvent, AuditFilter};
 pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use documents::{
     DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
     ManifestOpen, ManifestSummary, ManifestWriter, WorkItem,
 };
+pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::ImportRecord;
 pub use migrations::{MigrationFilter, MigrationRecord, Page};
+pub use stats::Stats;
+pub use webhooks::{
+    AttemptResult, ClaimedDelivery, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
+    after_now,
+};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +64,8 @@ pub enum StoreError {
     TenantTaken(String),
     #[error(transparent)]
     Transition(#[from] ferry_domain::IllegalTransition),
+    #[error("job {0} is still queued or running")]
+    JobActive(String),
     #[error("not found")]
     NotFound,
     #[error("the record changed since version {expected}")]
@@ -71,6 +84,16 @@ impl StoreError {
         // answered 503 with Retry-After rather than 500.
         if let StoreError::Db(sqlx::Error::Database(db)) = self
             && (db.code().as_deref() == Some("5") || db.message().contains("database is locked"))
+        {
+            return true;
+        }
+        // PostgreSQL going down or starting up: class 08 (connection
+        // exception) and 57P0x (admin/crash shutdown, cannot connect now)
+        // are the server's state, not the request's fault.
+        if let StoreError::Db(sqlx::Error::Database(db)) = self
+            && db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
         {
             return true;
         }
@@ -182,6 +205,12 @@ impl Store {
 /// Current time in the fixed-width format every timestamp column uses.
 pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The time `d` ago, in the format of [`now`] (for cutoffs).
+pub fn ago(d: Duration) -> String {
+    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    (Utc::now() - d).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// A URL with its password replaced, for error messages and logs.

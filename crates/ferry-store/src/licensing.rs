@@ -11,6 +11,7 @@ use ferry_domain::licensing::{
 };
 use sqlx::{Any, Row, Transaction};
 
+use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
 use crate::{Backend, Result, Store, StoreError, now};
 
@@ -122,6 +123,70 @@ async fn insert_assignments(
     insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, &rows).await
 }
 
+/// What turns the stored draft `base` into `next`: the users whose row
+/// goes (removed, emptied or changed) and the rows to write (new or
+/// changed), in one walk over both sorted maps.
+fn draft_diff(base: &Assignments, next: &Assignments) -> (Vec<String>, Assignments) {
+    use std::cmp::Ordering;
+    let (mut gone, mut written) = (Vec::new(), Assignments::new());
+    let mut old = base.iter().filter(|(_, a)| !a.is_empty()).peekable();
+    let mut new = next.iter().filter(|(_, a)| !a.is_empty()).peekable();
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((o, _)), Some((n, _))) => o.cmp(n),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((o, _)) = old.next() {
+                    gone.push(o.clone());
+                }
+            }
+            Ordering::Greater => {
+                if let Some((n, a)) = new.next() {
+                    written.insert(n.clone(), a.clone());
+                }
+            }
+            Ordering::Equal => {
+                if let (Some((o, oa)), Some((n, na))) = (old.next(), new.next())
+                    && oa != na
+                {
+                    gone.push(o.clone());
+                    written.insert(n.clone(), na.clone());
+                }
+            }
+        }
+    }
+    (gone, written)
+}
+
+/// Deletes the draft rows of `users`, a JSON batch per statement.
+async fn delete_users(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    migration_id: &str,
+    users: &[String],
+) -> Result<()> {
+    let list = match backend {
+        Backend::Postgres => "SELECT json_array_elements_text($2::json)",
+        Backend::Sqlite => "SELECT value FROM json_each($2)",
+    };
+    let sql =
+        format!("DELETE FROM draft_assignments WHERE migration_id = $1 AND user_id IN ({list})");
+    for chunk in users.chunks(JSON_BATCH_ROWS) {
+        let payload =
+            serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(migration_id)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn load_assignments(store: &Store, table: &str, migration_id: &str) -> Result<Assignments> {
     let sql =
         format!("SELECT user_id, plan, addons, username FROM {table} WHERE migration_id = $1");
@@ -206,14 +271,15 @@ const ROSTER_COLUMNS: [(&str, &str); 11] = [
 
 impl Store {
     /// Replaces the roster and satellites, drops draft entries of users no
-    /// longer in it, and bumps the draft version.
+    /// longer in it, and bumps the draft version; returns the new draft
+    /// version and roster generation.
     pub async fn replace_roster(
         &self,
         migration_id: &str,
         users: &[RosterUserInput],
         satellites: &[SatelliteInput],
         kept_draft: &Assignments,
-    ) -> Result<i64> {
+    ) -> Result<(i64, i64)> {
         let mut tx = self.begin().await?;
         for table in ["roster_users", "roster_satellites", "draft_assignments"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -268,12 +334,37 @@ impl Store {
         )
         .await?;
         let version = bump_draft_version(&mut tx, migration_id, None).await?;
-        sqlx::query("UPDATE licensing SET roster_loaded = 1 WHERE migration_id = $1")
-            .bind(migration_id)
-            .execute(&mut *tx)
-            .await?;
+        // A generation, not a flag: API processes cache the validated roster
+        // per (migration, generation) — see `roster_generation`.
+        sqlx::query(
+            "UPDATE licensing SET roster_loaded = roster_loaded + 1 WHERE migration_id = $1",
+        )
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+        let generation: i64 =
+            sqlx::query("SELECT roster_loaded FROM licensing WHERE migration_id = $1")
+                .bind(migration_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("roster_loaded")?;
         tx.commit().await?;
-        Ok(version)
+        Ok((version, generation))
+    }
+
+    /// How many times the migration's roster was replaced (0: never). A
+    /// roster never changes in place, so a validated copy cached under
+    /// (migration, generation) stays right until this number moves.
+    pub async fn roster_generation(&self, migration_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT roster_loaded FROM licensing WHERE migration_id = $1")
+                .bind(migration_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get::<i64, _>("roster_loaded"))
+                .transpose()?
+                .unwrap_or(0),
+        )
     }
 
     /// The roster as it was uploaded, in upload order.
@@ -376,22 +467,77 @@ impl Store {
         expected: Option<i64>,
         assignments: &Assignments,
     ) -> Result<i64> {
+        match self
+            .save_draft_once(migration_id, expected, None, assignments, None, |_| {
+                (0, String::new())
+            })
+            .await?
+        {
+            IdempotencyClaim::Fresh(version) => Ok(version),
+            // Only a claimed key can be a replay.
+            IdempotencyClaim::Replay(_) => Err(StoreError::Corrupt("replay without a key".into())),
+        }
+    }
+
+    /// [`Store::save_draft`] under an `Idempotency-Key` (the CSV import):
+    /// the key is claimed and the answer `render` makes from the new version
+    /// stored in the draft's transaction, so a replay never disagrees with
+    /// what was applied.
+    ///
+    /// With `base` — the draft as stored at version `expected`, which the
+    /// version check proves is still what the table holds — only the users
+    /// whose entry differs are written: a re-import after fixing a few rows
+    /// rewrites those rows, not a million.
+    pub async fn save_draft_once(
+        &self,
+        migration_id: &str,
+        expected: Option<i64>,
+        base: Option<&Assignments>,
+        assignments: &Assignments,
+        idem: Option<Idempotent<'_>>,
+        render: impl FnOnce(i64) -> (u16, String),
+    ) -> Result<IdempotencyClaim<i64>> {
         let mut tx = self.begin().await?;
+        if let Some(idem) = &idem
+            && let Some(previous) = claim(&mut tx, idem).await?
+        {
+            return Ok(IdempotencyClaim::Replay(previous));
+        }
         let version = bump_draft_version(&mut tx, migration_id, expected).await?;
-        sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
-            .bind(migration_id)
-            .execute(&mut *tx)
-            .await?;
-        insert_assignments(
-            &mut tx,
-            self.backend,
-            "draft_assignments",
-            migration_id,
-            assignments,
-        )
-        .await?;
+        match base.filter(|_| expected.is_some()) {
+            Some(base) => {
+                let (gone, written) = draft_diff(base, assignments);
+                delete_users(&mut tx, self.backend, migration_id, &gone).await?;
+                insert_assignments(
+                    &mut tx,
+                    self.backend,
+                    "draft_assignments",
+                    migration_id,
+                    &written,
+                )
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
+                    .bind(migration_id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_assignments(
+                    &mut tx,
+                    self.backend,
+                    "draft_assignments",
+                    migration_id,
+                    assignments,
+                )
+                .await?;
+            }
+        }
+        if let Some(idem) = &idem {
+            let (status, body) = render(version);
+            finish_claim(&mut tx, idem, status, &body).await?;
+        }
         tx.commit().await?;
-        Ok(version)
+        Ok(IdempotencyClaim::Fresh(version))
     }
 
     pub async fn load_committed(&self, migration_id: &str) -> Result<Assignments> {
@@ -474,5 +620,43 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(p: &str) -> Assignment {
+        Assignment {
+            plan: Some(p.to_owned()),
+            ..Assignment::default()
+        }
+    }
+
+    #[test]
+    fn draft_diff_writes_only_what_changed() {
+        let base: Assignments = [
+            ("a".to_owned(), plan("Admin")),
+            ("b".to_owned(), plan("Engage")),
+            ("c".to_owned(), plan("Engage")),
+            ("e".to_owned(), Assignment::default()),
+        ]
+        .into_iter()
+        .collect();
+        let next: Assignments = [
+            ("a".to_owned(), plan("Admin")),         // same: untouched
+            ("b".to_owned(), plan("Admin")),         // changed: rewritten
+            ("c".to_owned(), Assignment::default()), // emptied: deleted
+            ("d".to_owned(), plan("Engage")),        // new: written
+        ]
+        .into_iter()
+        .collect();
+        let (gone, written) = draft_diff(&base, &next);
+        assert_eq!(gone, ["b", "c"]);
+        assert_eq!(written.keys().collect::<Vec<_>>(), ["b", "d"]);
+        assert_eq!(written["b"], plan("Admin"));
+        let (gone, written) = draft_diff(&next, &next);
+        assert!(gone.is_empty() && written.is_empty(), "no change, no write");
     }
 }

@@ -243,8 +243,10 @@ pub(crate) async fn transition_in(
             expected: record.version,
         });
     }
+    let from = record.state;
     record.state = next;
     record.version += 1;
     record.updated_at = updated_at;
+    crate::webhooks::state_changed_in(tx, &record, from).await?;
     Ok(record)
 }

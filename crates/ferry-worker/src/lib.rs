@@ -9,6 +9,7 @@ mod handler;
 pub mod sweep;
 pub mod transfer;
 pub mod upload;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use ferry_tenant::TenantStore;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::run_job;
-pub use upload::TransferSettings;
+pub use upload::{DEFAULT_BATCH_DOCUMENTS, TransferSettings};
 
 /// What a job handler needs; shared by every task of a worker process.
 #[derive(Clone, Debug)]
@@ -45,6 +46,9 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// How often finished jobs are vacuumed from the queue.
     pub vacuum_interval: Duration,
+    /// Jobs and ledgers of migrations closed longer ago than this are
+    /// purged (at the vacuum interval); `None`: kept for good.
+    pub history_retention: Option<Duration>,
     /// How often an idle worker asks the queue for work. Without it apalis
     /// only looks again at its next heartbeat, so a job pushed by another
     /// process (the API) would wait seconds to start.
@@ -52,6 +56,8 @@ pub struct WorkerSettings {
     /// How often the recovery sweep looks for missing documents that
     /// appeared (`None`: no sweep).
     pub recovery_sweep: Option<Duration>,
+    /// Webhook delivery (see `webhooks`).
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 /// A worker name unique to this start: apalis-redis re-enqueues a dead
@@ -73,6 +79,7 @@ pub async fn run(
     tracing::info!(worker = %name, queue = queue.kind(), concurrency = settings.concurrency, "worker starting");
     let vacuum = tokio::spawn(vacuum_loop(
         queue.clone(),
+        (deps.store.clone(), settings.history_retention),
         settings.vacuum_interval,
         shutdown.clone(),
     ));
@@ -84,6 +91,11 @@ pub async fn run(
             shutdown.clone(),
         ))
     });
+    let deliveries = tokio::spawn(webhooks::delivery_loop(
+        deps.store.clone(),
+        settings.webhooks.clone(),
+        shutdown.clone(),
+    ));
     let deps = Arc::new(deps);
     let signal = {
         let shutdown = shutdown.clone();
@@ -132,23 +144,41 @@ pub async fn run(
     let result = monitor.run_with_signal(signal).await;
     shutdown.cancel();
     let _ = vacuum.await;
+    let _ = deliveries.await;
     if let Some(sweep) = sweep {
         let _ = sweep.await;
     }
     result.map_err(|e| anyhow::anyhow!("worker stopped with an error: {e}"))
 }
 
-async fn vacuum_loop(queue: Queue, every: Duration, shutdown: CancellationToken) {
+/// Removes finished jobs from the queue and, with a retention, old history
+/// from the database. The queue's records are bookkeeping; what clients see
+/// of a job lives in the database and stays (see `ferry_store::history`).
+async fn vacuum_loop(
+    queue: Queue,
+    (store, retention): (ferry_store::Store, Option<Duration>),
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => match queue.vacuum().await {
-                Ok(n) if n > 0 => tracing::debug!(removed = n, "vacuumed finished jobs from the queue"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "queue vacuum failed; will retry"),
-            },
+            _ = tick.tick() => {
+                match queue.vacuum().await {
+                    Ok(n) if n > 0 => tracing::debug!(removed = n, "vacuumed finished jobs from the queue"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "queue vacuum failed; will retry"),
+                }
+                if let Some(keep) = retention {
+                    match store.purge_history(&ferry_store::ago(keep)).await {
+                        Ok(p) if p.jobs > 0 => tracing::info!(jobs = p.jobs, documents = p.documents, "purged job history past its retention"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "history purge failed; will retry"),
+                    }
+                }
+            }
         }
     }
 }

@@ -70,27 +70,18 @@ pub struct TransferSettings {
     /// Work-list rows read per query.
     pub page_rows: u32,
     /// Bandwidth limit of one job's writes to the tenant store; `None`: no
-    /// limit. Default from `FERRY_TRANSFER_MAX_BYTES_PER_SEC`.
+    /// limit (`transfer_max_bytes_per_sec` in the settings).
     pub max_bytes_per_sec: Option<u64>,
     /// Scale out: split a job into batches of this many manifest positions,
     /// each a queue job of its own, so several workers share it; `None`:
-    /// one job does all. Default from `FERRY_UPLOAD_BATCH_DOCUMENTS`
-    /// (`0`: no split), else [`DEFAULT_BATCH_DOCUMENTS`].
+    /// one job does all. Default [`DEFAULT_BATCH_DOCUMENTS`]
+    /// (`upload_batch_documents` in the settings).
     pub batch_documents: Option<u64>,
 }
 
 /// Manifest positions per batch unless configured: a batch is a few minutes
 /// of work for one worker, and a million-document archive is 100 queue jobs.
 pub const DEFAULT_BATCH_DOCUMENTS: u64 = 10_000;
-
-/// A positive number from the environment (settings that are not in
-/// `ferry::config::Settings` yet).
-fn env_number(name: &str) -> Option<u64> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|n| *n > 0)
-}
 
 impl Default for TransferSettings {
     fn default() -> Self {
@@ -100,11 +91,8 @@ impl Default for TransferSettings {
             flush_rows: 200,
             flush_interval: Duration::from_secs(1),
             page_rows: 500,
-            max_bytes_per_sec: env_number("FERRY_TRANSFER_MAX_BYTES_PER_SEC"),
-            batch_documents: match std::env::var("FERRY_UPLOAD_BATCH_DOCUMENTS") {
-                Ok(_) => env_number("FERRY_UPLOAD_BATCH_DOCUMENTS"),
-                Err(_) => Some(DEFAULT_BATCH_DOCUMENTS),
-            },
+            max_bytes_per_sec: None,
+            batch_documents: Some(DEFAULT_BATCH_DOCUMENTS),
         }
     }
 }
@@ -240,12 +228,10 @@ async fn copy_documents(
     )
     .await;
     let recorded = recorder.await.context("the outcome recorder panicked")?;
-    // A copy that stopped because the migration was cancelled is not an error.
-    if cancel.is_cancelled() {
-        let now = store.get_migration(&job.migration_id).await?;
-        if now.is_some_and(|m| m.state == MigrationState::Cancelled) {
-            return Ok(JobState::Cancelled);
-        }
+    // A copy that stopped because the migration or the job was cancelled is
+    // not an error.
+    if cancel.is_cancelled() && recorder::stop_reason(store, job).await?.is_some() {
+        return Ok(JobState::Cancelled);
     }
     recorded.context("recording outcomes")?;
     moved?;

@@ -52,12 +52,20 @@ pub struct Settings {
     /// How often an idle worker polls the queue for new jobs.
     pub queue_poll_ms: u64,
     pub vacuum_interval_secs: u64,
+    /// Days a closed migration's jobs and ledger stay queryable (0: forever).
+    pub job_history_retention_days: u64,
     /// Oldest source version that may migrate (pre-flight check 1).
     pub min_source_version: String,
     /// Limits of roster and assignment CSV uploads (413 above them).
     pub csv_max_rows: u64,
     pub csv_max_bytes: u64,
     pub csv_max_field_len: u64,
+    /// Validated rosters kept in memory between licence requests (0: off).
+    pub roster_cache_entries: usize,
+    /// How long an API process trusts a key it looked up (0: ask every time).
+    pub auth_cache_ms: u64,
+    /// How long `GET /v1/jobs/{id}` serves a rendered job (0: no cache).
+    pub job_view_cache_ms: u64,
     /// How long pre-flight waits for each source URL.
     pub source_probe_timeout_secs: u64,
     /// Limits of a document manifest upload (413 above them).
@@ -65,10 +73,27 @@ pub struct Settings {
     pub manifest_max_bytes: u64,
     /// Documents one upload job copies at the same time.
     pub transfer_concurrency: usize,
+    /// Write-speed cap of one upload job in bytes/s (0: unlimited).
+    pub transfer_max_bytes_per_sec: u64,
+    /// Manifest positions per batch job, so several workers share one
+    /// archive (0: one job copies everything).
+    pub upload_batch_documents: u64,
     /// Seconds between two rounds of the recovery sweep (0: off).
     pub recovery_sweep_secs: u64,
     /// Throughput the upload estimate assumes until a job has measured one.
     pub default_throughput_bytes_per_sec: u64,
+    /// How often a worker looks for due webhook deliveries.
+    pub webhook_poll_ms: u64,
+    /// Bound on one webhook POST.
+    pub webhook_timeout_secs: u64,
+    /// Attempts of one webhook delivery before it is `failed`.
+    pub webhook_max_attempts: u32,
+    /// Wait before a delivery's second attempt; doubles per attempt (with jitter).
+    pub webhook_backoff_base_ms: u64,
+    /// Longest wait between two attempts of a delivery.
+    pub webhook_backoff_max_secs: u64,
+    /// Webhook POSTs in flight at once per worker process.
+    pub webhook_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -96,16 +121,28 @@ impl Default for Settings {
             queue_timeout_secs: 3,
             queue_poll_ms: 100,
             vacuum_interval_secs: 60,
+            job_history_retention_days: 0,
             min_source_version: "7.1".to_owned(),
             csv_max_rows: 1_000_000,
             csv_max_bytes: 256 * 1024 * 1024,
             csv_max_field_len: 8 * 1024,
+            roster_cache_entries: 2,
+            auth_cache_ms: 2_000,
+            job_view_cache_ms: 250,
             source_probe_timeout_secs: 5,
             manifest_max_rows: 5_000_000,
             manifest_max_bytes: 1 << 30,
             transfer_concurrency: 8,
+            transfer_max_bytes_per_sec: 0,
+            upload_batch_documents: ferry_worker::DEFAULT_BATCH_DOCUMENTS,
             recovery_sweep_secs: 0,
             default_throughput_bytes_per_sec: 50_000_000,
+            webhook_poll_ms: 1000,
+            webhook_timeout_secs: 10,
+            webhook_max_attempts: 10,
+            webhook_backoff_base_ms: 5000,
+            webhook_backoff_max_secs: 3600,
+            webhook_concurrency: 8,
         }
     }
 }
@@ -150,6 +187,14 @@ impl Settings {
             anyhow::bail!(
                 "worker_concurrency, max_page_size, max_body_bytes, transfer_concurrency and \
                  default_throughput_bytes_per_sec must be positive"
+            );
+        }
+        if self.webhook_timeout_secs == 0
+            || self.webhook_max_attempts == 0
+            || self.webhook_concurrency == 0
+        {
+            anyhow::bail!(
+                "webhook_timeout_secs, webhook_max_attempts and webhook_concurrency must be positive"
             );
         }
         Ok(())

@@ -161,6 +161,10 @@ impl Application {
         );
         let api = match self.listener {
             Some(listener) => {
+                let (callers, job_views) = AppState::caches(
+                    Duration::from_millis(s.auth_cache_ms),
+                    Duration::from_millis(s.job_view_cache_ms),
+                );
                 let state = AppState {
                     store: self.services.store.clone(),
                     queue: self.services.queue.clone(),
@@ -187,6 +191,11 @@ impl Application {
                         default_throughput_bytes_per_sec: s.default_throughput_bytes_per_sec,
                     },
                     metrics: ferry_http::metrics_handle(),
+                    rosters: std::sync::Arc::new(ferry_http::roster_cache::RosterCache::new(
+                        s.roster_cache_entries,
+                    )),
+                    callers,
+                    job_views,
                 };
                 let workers = if s.http_workers == 0 {
                     std::thread::available_parallelism()
@@ -213,6 +222,10 @@ impl Application {
                 tenants: self.services.tenants.clone(),
                 transfer: ferry_worker::TransferSettings {
                     concurrency: s.transfer_concurrency,
+                    max_bytes_per_sec: (s.transfer_max_bytes_per_sec > 0)
+                        .then_some(s.transfer_max_bytes_per_sec),
+                    batch_documents: (s.upload_batch_documents > 0)
+                        .then_some(s.upload_batch_documents),
                     ..Default::default()
                 },
                 queue: Some(self.services.queue.clone()),
@@ -221,9 +234,19 @@ impl Application {
                 concurrency: s.worker_concurrency,
                 shutdown_timeout: s.shutdown_timeout(),
                 vacuum_interval: Duration::from_secs(s.vacuum_interval_secs.max(1)),
+                history_retention: (s.job_history_retention_days > 0)
+                    .then(|| Duration::from_secs(s.job_history_retention_days * 86_400)),
                 poll_interval: Duration::from_millis(s.queue_poll_ms.max(1)),
                 recovery_sweep: (s.recovery_sweep_secs > 0)
                     .then(|| Duration::from_secs(s.recovery_sweep_secs)),
+                webhooks: ferry_worker::webhooks::WebhookSettings {
+                    poll_interval: Duration::from_millis(s.webhook_poll_ms.max(1)),
+                    timeout: Duration::from_secs(s.webhook_timeout_secs),
+                    max_attempts: s.webhook_max_attempts,
+                    backoff_base: Duration::from_millis(s.webhook_backoff_base_ms),
+                    backoff_max: Duration::from_secs(s.webhook_backoff_max_secs),
+                    concurrency: s.webhook_concurrency,
+                },
             };
             Some(tokio::spawn(ferry_worker::run(
                 self.services.queue.clone(),

@@ -1,5 +1,8 @@
 //! `ferry`: one binary for every role. This file only parses arguments and
-//! calls the library, so tests drive exactly what production runs.
+//! calls the library, so tests drive exactly what production runs. The
+//! client commands (talking to a server by URL + key) live in `client`.
+
+mod client;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferry::{Application, Parts, Settings};
 use ferry_domain::{Role, TenantSlug};
-use ferry_store::{NewApiKey, Store};
+use ferry_store::{AuditEvent, NewApiKey, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +23,8 @@ struct Cli {
     /// TOML configuration file (also FERRY_CONFIG); FERRY_* variables override it.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    client: client::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +46,14 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The audit trail in the database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Client commands: talk to a running server (--server, --key).
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,8 +76,19 @@ enum KeysCommand {
     Revoke { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain from the first record: exit 0 when intact, 1
+    /// naming the first record that does not verify.
+    Verify,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The client needs no configuration, database or logging of its own.
+    if let Command::Client(command) = cli.command {
+        return client::run(cli.client, command);
+    }
     if let Command::Openapi = cli.command {
         print!("{}", ferry_http::openapi::document_json());
         return ExitCode::SUCCESS;
@@ -108,7 +132,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Keys { command } => return keys(command, &settings).await,
-        Command::Openapi => return Ok(()),
+        Command::Audit { command } => return audit(command, &settings).await,
+        Command::Openapi | Command::Client(_) => return Ok(()),
     };
     let app = Application::build(settings, parts).await?;
     if let Some(key) = &app.new_admin_key {
@@ -123,15 +148,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     app.run(ferry::shutdown_on_signals()).await
 }
 
-async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
     settings.prepare_data_dir()?;
-    let store = Store::connect(
+    Store::connect(
         &settings.database_url(),
         2,
         std::time::Duration::from_secs(10),
     )
     .await
-    .context("connecting to the state database")?;
+    .context("connecting to the state database")
+}
+
+async fn audit(command: AuditCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = connect_store(settings).await?;
+    match command {
+        AuditCommand::Verify => match store.verify_audit().await? {
+            Ok(chain) => println!(
+                "audit chain intact: {} records, head {}",
+                chain.records, chain.head_hash
+            ),
+            Err(broken) => anyhow::bail!("audit chain broken at seq {}: {broken}", broken.seq),
+        },
+    }
+    Ok(())
+}
+
+async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = connect_store(settings).await?;
     match command {
         KeysCommand::Create { role, tenant, name } => {
             let tenant = tenant
@@ -150,6 +193,9 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                     tenant,
                     key_hash: ferry_http::auth::hash_key(&key),
                 })
+                .await?;
+            store
+                .audit(&AuditEvent::key_created(Some("cli"), &record))
                 .await?;
             eprintln!(
                 "created {} key {} (shown once; store it now)",
@@ -175,6 +221,9 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
             if !store.revoke_key(&id).await? {
                 anyhow::bail!("no active key with id {id}");
             }
+            store
+                .audit(&AuditEvent::key_revoked(Some("cli"), &id))
+                .await?;
             println!("revoked {id}");
         }
     }

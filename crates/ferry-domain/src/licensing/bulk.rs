@@ -14,6 +14,7 @@ use super::roster::Roster;
 use super::rules::validate_assignments;
 use super::username::default_username;
 use crate::newtypes::Email;
+use crate::newtypes::schemas::EmailOrBlank;
 
 /// Request body of a bulk edit. A field left out is left unchanged; `null`
 /// (or `""`) for `set_plan` / `set_username` clears it.
@@ -33,7 +34,7 @@ pub struct BulkEdit {
     /// Absent: unchanged (a user newly given a plan gets their first address).
     /// `null`: cleared. An address: that user name.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable = true, example = "ann@acme.example")]
+    #[schema(value_type = Option<EmailOrBlank>, nullable = true)]
     pub set_username: Option<Option<String>>,
 }
 

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::caseless::Caseless;
 use super::codes;
 use crate::error::{FieldError, FieldErrors};
+use crate::newtypes::schemas::CatalogueName;
 
 /// A licence plan and its contract capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -44,9 +45,11 @@ pub struct CatalogueInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
-    #[schema(example = "Engage")]
+    /// Unique among the plans (ignoring case).
+    #[schema(value_type = CatalogueName)]
     pub name: String,
-    #[schema(example = 50)]
+    /// Licences bought.
+    #[schema(minimum = 0, maximum = 4294967295_i64, example = 50)]
     pub capacity: i64,
     #[serde(default)]
     pub addons_allowed: bool,
@@ -55,9 +58,11 @@ pub struct PlanInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddOnInput {
-    #[schema(example = "Marketing")]
+    /// Unique among the add-ons (ignoring case).
+    #[schema(value_type = CatalogueName)]
     pub name: String,
-    #[schema(example = 20)]
+    /// Licences bought.
+    #[schema(minimum = 0, maximum = 4294967295_i64, example = 20)]
     pub capacity: i64,
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::caseless::Caseless;
 use super::codes;
+use crate::newtypes::schemas::{RequiredText, RosterText, UserId};
 use crate::newtypes::{Email, PersonName};
 
 /// One invalid roster row or field. Every one is reported, not only the first.
@@ -27,22 +28,27 @@ pub struct RowError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RosterUserInput {
-    #[schema(example = "u1001")]
+    /// Unique within the roster.
+    #[schema(value_type = UserId)]
     pub user_id: String,
-    #[schema(example = "Ann Admin")]
+    #[schema(value_type = PersonName)]
     pub full_name: String,
     /// One or more addresses; the first is the default user name.
-    #[schema(example = json!(["ann@acme.example"]))]
+    #[schema(value_type = Vec<Email>, min_items = 1, example = json!(["ann@acme.example"]))]
     pub emails: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = RosterText)]
     pub group: String,
     #[serde(default)]
+    #[schema(value_type = RosterText)]
     pub position: String,
     #[serde(default)]
     pub is_admin: bool,
     #[serde(default)]
+    #[schema(value_type = Option<RosterText>)]
     pub old_license: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<RosterText>)]
     pub old_addons: Vec<String>,
     #[serde(default)]
     pub on_travel: bool,
@@ -57,7 +63,8 @@ pub struct RosterUserInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SatelliteInput {
-    #[schema(example = "Branch Hamburg")]
+    /// Unique within the roster (ignoring case).
+    #[schema(value_type = RequiredText)]
     pub name: String,
     #[serde(default = "yes")]
     pub active: bool,

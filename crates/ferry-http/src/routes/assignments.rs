@@ -4,21 +4,28 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use ferry_domain::Permission;
+use ferry_domain::audit::AuditAction;
 use ferry_domain::licensing::{
     BulkEdit, Draft, ImportFailure, RuleViolation, apply_bulk_edit, import_assignment_csv,
     write_assignment_csv, write_error_report_csv,
 };
-use ferry_store::{ImportRecord, StoreError};
+use ferry_store::{IdempotencyClaim, Idempotent, ImportRecord, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::extract::{json_body, not_modified, parse_id};
+use crate::extract::{idempotency_key_header, json_body, not_modified, parse_id, replay};
 use crate::problem::{ApiError, Problem};
+use crate::routes::audit;
 use crate::routes::licensing::load_licensing;
 use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
-use crate::stream::{content_type_is, parse_streamed};
+use crate::stream::{HashingReader, content_type_is, parse_streamed};
+
+/// The idempotency scope of a CSV import: per migration.
+fn import_operation(migration_id: &str) -> String {
+    format!("import:{migration_id}")
+}
 
 fn draft_etag(d: &Draft) -> String {
     format!("\"d{}\"", d.version)
@@ -93,7 +100,7 @@ pub async fn get_draft(
     tag = "licences",
     params(
         ("id" = String, Path, description = "Migration id (UUID)"),
-        ("If-Match" = String, Header, description = "The draft's ETag"),
+        ("If-Match" = String, Header, pattern = r#"^(?:\*|(?:W/)*"*d*[+-]?[0-9]{1,18}"*)$"#, description = "The draft's ETag, e.g. `\"d3\"`, or `*` (412 when it changed since)"),
     ),
     request_body = BulkEdit,
     responses(
@@ -139,6 +146,17 @@ pub async fn edit_draft(
         .save_draft(&l.migration.id, Some(expected), &next)
         .await
         .map_err(|e| stale(e, expected))?;
+    audit::draft_changed(
+        &state,
+        &caller,
+        AuditAction::DraftEdited,
+        &l.migration.id,
+        None,
+        &l.draft,
+        &next,
+        version,
+    )
+    .await;
     Ok(draft_response(&Draft {
         assignments: next,
         version,
@@ -200,9 +218,17 @@ pub struct ImportApplied {
 /// the same list downloads from `…/imports/{import_id}/errors.csv`.
 /// Accepts a BOM, CRLF and the `;` separator; headers match case- and
 /// space-insensitively. `If-Match` (the draft's ETag) is optional here.
+/// With an `Idempotency-Key`, repeating an applied import with the same body
+/// answers the first answer again (`Idempotent-Replayed: true`) and applies
+/// nothing; the same key with another body is 422. Rejected imports apply
+/// nothing, so they are not recorded under the key.
 #[utoipa::path(
     tag = "licences",
-    params(("id" = String, Path, description = "Migration id (UUID)")),
+    params(
+        ("id" = String, Path, description = "Migration id (UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)*"*d*[+-]?[0-9]{1,18}"*)$"#, description = "The draft's ETag, e.g. `\"d3\"`, or `*` (412 when it changed since)"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r"^[\t ]*[!-~](?:[\t -~]{0,253}[!-~])?[\t ]*$", description = "Makes retries safe: same key + same body → same answer"),
+    ),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = ImportApplied),
@@ -230,6 +256,25 @@ pub async fn import_csv(
     if !content_type_is(&req, &["text/csv", "application/csv", "text/plain"]) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let limits = state.settings.csv_limits;
+    let idem_key = idempotency_key_header(&req)?;
+    if let Some(key) = &idem_key {
+        // A retry of an applied import: answered from the record, before
+        // the draft's version (which the first call moved) is checked.
+        let m = visible_migration(&state, &caller, &id).await?;
+        if let Some(previous) = state
+            .store
+            .idempotency_record(&caller.key_id, &import_operation(&m.id), key)
+            .await?
+        {
+            let hash = parse_streamed(payload, limits.max_bytes, |r| {
+                HashingReader::new(r).finish()
+            })
+            .await?
+            .map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
+            return replay(previous, &hash);
+        }
+    }
     let l = load_licensing(&state, &caller, &id).await?;
     l.require_draft()?;
     let expected = if req.headers().contains_key(header::IF_MATCH) {
@@ -243,37 +288,75 @@ pub async fn import_csv(
         return Err(ApiError::PreconditionFailed(e));
     }
     let acting = l.acting()?;
-    let limits = state.settings.csv_limits;
     let migration_id = l.migration.id.clone();
     let base_version = l.draft.version;
-    let outcome = parse_streamed(payload, limits.max_bytes, move |r| {
-        import_assignment_csv(
-            r,
+    let (outcome, hash, before) = parse_streamed(payload, limits.max_bytes, move |r| {
+        let mut body = HashingReader::new(r);
+        let outcome = import_assignment_csv(
+            &mut body,
             &l.roster,
             &l.catalogue,
             &l.draft.assignments,
             &acting,
             limits,
-        )
+        );
+        (outcome, body.finish(), l.draft)
     })
     .await?;
     let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
     match outcome {
         Ok(ok) => {
-            let version = state
+            let hash = hash.map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
+            let operation = import_operation(&migration_id);
+            let idem = idem_key.as_deref().map(|key| Idempotent {
+                api_key_id: &caller.key_id,
+                operation: &operation,
+                key,
+                request_hash: &hash,
+            });
+            let answer = |version: i64| ImportApplied {
+                import_id: import_id.clone(),
+                rows: ok.rows,
+                changed: ok.changed,
+                draft_version: version,
+            };
+            let claim = state
                 .store
-                .save_draft(&migration_id, Some(base_version), &ok.assignments)
+                .save_draft_once(
+                    &migration_id,
+                    Some(base_version),
+                    Some(&before.assignments),
+                    &ok.assignments,
+                    idem,
+                    |version| {
+                        (
+                            200,
+                            serde_json::to_string(&answer(version)).unwrap_or_default(),
+                        )
+                    },
+                )
                 .await
                 .map_err(|e| stale(e, base_version))?;
+            let version = match claim {
+                IdempotencyClaim::Fresh(version) => version,
+                // The same key raced in concurrently and won.
+                IdempotencyClaim::Replay(previous) => return replay(previous, &hash),
+            };
             record(&state, &import_id, &migration_id, true, &[]).await?;
+            audit::draft_changed(
+                &state,
+                &caller,
+                AuditAction::DraftImported,
+                &migration_id,
+                Some(&import_id),
+                &before,
+                &ok.assignments,
+                version,
+            )
+            .await;
             Ok(HttpResponse::Ok()
                 .insert_header((header::ETAG, format!("\"d{version}\"")))
-                .json(ImportApplied {
-                    import_id,
-                    rows: ok.rows,
-                    changed: ok.changed,
-                    draft_version: version,
-                }))
+                .json(answer(version)))
         }
         Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded {
             name: limit_name,

@@ -101,6 +101,7 @@ pub struct DocumentQuery {
     #[param(value_type = Option<DocumentStatusView>)]
     pub status: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -10,16 +10,20 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, generate_key, hash_key};
 use crate::extract::{json_body, parse_id};
 use crate::problem::{ApiError, Problem};
+use crate::routes::audit;
 use crate::state::AppState;
 use crate::views::{CreatedKey, KeyList, KeyView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyInput {
-    /// What the key is for, e.g. `sales-crm` or `grafana`.
+    /// What the key is for, e.g. `sales-crm` or `grafana`: 1 to 100
+    /// characters, no control characters.
+    #[schema(value_type = ferry_domain::newtypes::schemas::KeyName)]
     pub name: String,
     pub role: Role,
     /// Limit the key to one tenant's migrations.
+    #[schema(value_type = Option<TenantSlug>)]
     pub tenant: Option<String>,
 }
 
@@ -79,6 +83,7 @@ pub async fn create_key(
         })
         .await?;
     tracing::info!(key_id = %record.id, role = %record.role, by = %caller.key_id, "api key created");
+    audit::key_created(&state, &caller, &record).await;
     Ok(HttpResponse::Created().json(CreatedKey {
         meta: KeyView::from(&record),
         key,
@@ -107,7 +112,9 @@ pub async fn list_keys(
     }))
 }
 
-/// Revoke an API key; it answers 401 from then on.
+/// Revoke an API key; it answers 401 from then on. A key cannot revoke
+/// itself (409 `own_key`), so an admin cannot lock itself out by accident:
+/// revoke an old admin key with its replacement.
 #[utoipa::path(
     tag = "keys",
     params(("id" = String, Path, description = "Key id (UUID)")),
@@ -116,6 +123,7 @@ pub async fn list_keys(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the key used for this request (`own_key`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -127,8 +135,15 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageKeys)?;
     let id = parse_id(&id, "key")?;
+    if id == caller.key_id {
+        return Err(ApiError::OwnKey);
+    }
     if state.store.revoke_key(&id).await? {
+        // Cached by key hash, not id: start over (other API processes
+        // notice within the auth cache's TTL).
+        state.callers.clear();
         tracing::info!(key_id = %id, by = %caller.key_id, "api key revoked");
+        audit::key_revoked(&state, &caller, &id).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("key"))

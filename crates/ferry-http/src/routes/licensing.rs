@@ -1,6 +1,8 @@
 //! The licence half of a migration, part 1: roster, catalogue, overview and
 //! the user list. Every rule is in `ferry_domain::licensing`.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use ferry_domain::licensing::{
     Catalogue, CatalogueInput, CsvFailure, Draft, Overview, Roster, RosterUserInput,
@@ -14,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::extract::json_body;
 use crate::problem::{ApiError, Problem};
+use crate::routes::audit;
 use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
 use crate::stream::{content_type_is, parse_streamed};
@@ -21,7 +24,7 @@ use crate::stream::{content_type_is, parse_streamed};
 /// Everything the licence rules look at, loaded once per request.
 pub(crate) struct Licensing {
     pub migration: MigrationRecord,
-    pub roster: Roster,
+    pub roster: Arc<Roster>,
     pub catalogue: Catalogue,
     pub draft: Draft,
 }
@@ -46,20 +49,35 @@ pub(crate) fn require_draft(m: &MigrationRecord) -> Result<(), ApiError> {
     }
 }
 
+/// The migration's catalogue, or the default one until it is set.
+async fn load_catalogue(state: &AppState, migration_id: &str) -> Result<Catalogue, ApiError> {
+    Ok(match state.store.get_catalogue(migration_id).await? {
+        Some(input) => Catalogue::parse(&input)
+            .map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,
+        None => Catalogue::default_catalogue(),
+    })
+}
+
 pub(crate) async fn load_licensing(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<Licensing, ApiError> {
     let migration = visible_migration(state, caller, id).await?;
-    let (users, sats) = state.store.load_roster(&migration.id).await?;
-    let roster = Roster::from_inputs(&users, &sats)
-        .map_err(|e| ApiError::Internal(format!("stored roster invalid: {} rows", e.len())))?;
-    let catalogue = match state.store.get_catalogue(&migration.id).await? {
-        Some(input) => Catalogue::parse(&input)
-            .map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,
-        None => Catalogue::default_catalogue(),
+    let generation = state.store.roster_generation(&migration.id).await?;
+    let roster = match state.rosters.get(&migration.id, generation) {
+        Some(roster) => roster,
+        None => {
+            let (users, sats) = state.store.load_roster(&migration.id).await?;
+            let roster = Roster::from_inputs(&users, &sats).map_err(|e| {
+                ApiError::Internal(format!("stored roster invalid: {} rows", e.len()))
+            })?;
+            let roster = Arc::new(roster);
+            state.rosters.put(&migration.id, generation, roster.clone());
+            roster
+        }
     };
+    let catalogue = load_catalogue(state, &migration.id).await?;
     let draft = state.store.load_draft(&migration.id).await?;
     Ok(Licensing {
         migration,
@@ -97,6 +115,7 @@ pub struct RosterSummary {
     request_body(content((RosterUpload = "application/json"), (String = "text/csv"))),
     responses(
         (status = 200, body = RosterSummary),
+        (status = 400, description = "the body is not JSON or cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -149,14 +168,29 @@ pub async fn put_roster(
     let roster = Roster::from_inputs(&users, &satellites).map_err(roster_errors)?;
     let kept = prune_to_roster(&roster, &current.draft.assignments);
     let (users, satellites) = roster.to_inputs();
-    let version = state
+    let (version, generation) = state
         .store
         .replace_roster(&current.migration.id, &users, &satellites, &kept)
         .await?;
     tracing::info!(migration_id = %current.migration.id, users = users.len(), "roster loaded");
+    audit::roster_uploaded(
+        &state,
+        &caller,
+        &current,
+        &kept,
+        users.len(),
+        satellites.len(),
+        version,
+    )
+    .await;
+    let active_users = roster.active_users().count();
+    // The next licence request (the export, the import) finds it validated.
+    state
+        .rosters
+        .put(&current.migration.id, generation, Arc::new(roster));
     Ok(HttpResponse::Ok().json(RosterSummary {
         users: users.len(),
-        active_users: roster.active_users().count(),
+        active_users,
         satellites: satellites.len(),
         draft_version: version,
     }))
@@ -198,8 +232,10 @@ pub async fn get_catalogue(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let l = load_licensing(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(l.catalogue.to_input()))
+    // Only the catalogue: not the roster and draft the other licence
+    // requests need (a million rows each for a large tenant).
+    let m = visible_migration(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(load_catalogue(&state, &m.id).await?.to_input()))
 }
 
 /// Set the catalogue and contract (default: `Admin` and `Engage` carry
@@ -239,6 +275,14 @@ pub async fn put_catalogue(
         .store
         .put_catalogue(&l.migration.id, &catalogue.to_input())
         .await?;
+    audit::catalogue_changed(
+        &state,
+        &caller,
+        &l.migration.id,
+        &l.catalogue.to_input(),
+        &catalogue.to_input(),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(catalogue.to_input()))
 }
 

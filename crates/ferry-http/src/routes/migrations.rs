@@ -8,16 +8,18 @@ use ferry_domain::{
 };
 use ferry_queue::JobMessage;
 use ferry_store::{
-    DocumentStatus, IdempotencyClaim, IdempotencyRecord, Idempotent, MigrationFilter,
-    MigrationRecord, StoreError,
+    DocumentStatus, IdempotencyClaim, Idempotent, MigrationFilter, MigrationRecord, StoreError,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
-use crate::extract::{idempotency_key, if_match_version, json_body, not_modified, parse_id};
+use crate::extract::{
+    idempotency_key, if_match_version, json_body, not_modified, parse_id, replay,
+};
 use crate::problem::{ApiError, Problem};
+use crate::routes::audit;
 use crate::state::AppState;
 use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView, UploadEstimate};
 
@@ -44,23 +46,6 @@ fn migration_response(status: actix_web::http::StatusCode, m: &MigrationRecord) 
         .json(MigrationView::from(m))
 }
 
-/// The stored first answer of an idempotent call, or 422 if the key was used
-/// for another body.
-fn replay(previous: IdempotencyRecord, request_hash: &str) -> Result<HttpResponse, ApiError> {
-    if previous.request_hash != request_hash {
-        return Err(ApiError::IdempotencyKeyReused);
-    }
-    if previous.status == 0 {
-        return Err(ApiError::IdempotencyInProgress);
-    }
-    let status = actix_web::http::StatusCode::from_u16(previous.status)
-        .map_err(|_| ApiError::Internal(format!("stored status {}", previous.status)))?;
-    Ok(HttpResponse::build(status)
-        .content_type("application/json")
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(previous.body))
-}
-
 /// Open a migration request.
 ///
 /// With an `Idempotency-Key` header, repeating the call with the same body
@@ -69,7 +54,7 @@ fn replay(previous: IdempotencyRecord, request_hash: &str) -> Result<HttpRespons
 #[utoipa::path(
     tag = "migrations",
     request_body = NewMigrationInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key + same body → same answer")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r"^[\t ]*[!-~](?:[\t -~]{0,253}[!-~])?[\t ]*$", description = "Makes retries safe: same key + same body → same answer")),
     responses(
         (status = 201, body = MigrationView, headers(("ETag" = String), ("Location" = String))),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -118,6 +103,7 @@ pub async fn create_migration(
     match claim {
         IdempotencyClaim::Fresh(m) => {
             tracing::info!(migration_id = %m.id, tenant = %m.tenant, "migration opened");
+            audit::migration_created(&state, &caller, &m).await;
             let mut res = migration_response(actix_web::http::StatusCode::CREATED, &m);
             res.headers_mut().insert(
                 header::LOCATION,
@@ -344,6 +330,7 @@ async fn lifecycle(
         other => other?,
     };
     tracing::info!(migration_id = %updated.id, event = event.as_str(), state = %updated.state, "migration moved");
+    audit::lifecycle(state, caller, event, &m, &updated).await;
     if m.state.is_frozen() && !updated.state.is_frozen() {
         // The state already says "not frozen"; this only notes who lifted it
         // (the freeze view falls back to the transition's time without it).
@@ -368,7 +355,7 @@ macro_rules! lifecycle_route {
             tag = "migrations",
             params(
                 ("id" = String, Path, description = "Migration id (UUID)"),
-                ("If-Match" = Option<String>, Header, description = "ETag of the migration as the caller saw it"),
+                ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)*"*\+?[0-9]{1,18}(?:"*|-[\t -~]*))$"#, description = "ETag of the migration as the caller saw it (412 when it changed since)"),
             ),
             responses(
                 (status = 200, body = MigrationView, headers(("ETag" = String))),
@@ -419,12 +406,15 @@ lifecycle_route!(
 ///
 /// The service decides which; the answer is 202 with the job to poll. The
 /// start freezes the source (`GET …/freeze`). A recovery needs a missing or
-/// failed document: without one the answer is 409 `nothing_to_do`.
+/// failed document: without one the answer is 409 `nothing_to_do`. After a
+/// job failed or was cancelled (`POST /v1/jobs/{id}/cancel`) the migration
+/// stays `uploading`/`recovering` and starting again resumes that work;
+/// while a job is queued or running the answer is 409 `job_active`.
 #[utoipa::path(
     tag = "migrations",
     params(
         ("id" = String, Path, description = "Migration id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r"^[\t ]*[!-~](?:[\t -~]{0,253}[!-~])?[\t ]*$", description = "Makes retries safe"),
     ),
     responses(
         (status = 202, body = StartView, headers(("Location" = String))),
@@ -432,7 +422,7 @@ lifecycle_route!(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "not startable from the current state (`illegal_transition`), or nothing left to recover (`nothing_to_do`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "not startable from the current state (`illegal_transition`), a job still active (`job_active`), or nothing left to recover (`nothing_to_do`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "the queue is unavailable; nothing was started", body = Problem, content_type = "application/problem+json"),
     ),

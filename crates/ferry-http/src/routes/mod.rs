@@ -1,4 +1,5 @@
 pub mod assignments;
+pub mod audit;
 pub mod documents;
 pub mod health;
 pub mod jobs;
@@ -6,3 +7,5 @@ pub mod keys;
 pub mod licensing;
 pub mod migrations;
 pub mod review;
+pub mod ui;
+pub mod webhooks;

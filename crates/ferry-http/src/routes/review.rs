@@ -9,6 +9,7 @@ use ferry_store::StoreError;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
+use crate::routes::audit;
 use crate::routes::licensing::{Licensing, load_licensing};
 use crate::state::AppState;
 use crate::views::MigrationView;
@@ -92,7 +93,7 @@ pub async fn get_preflight(
     tag = "migrations",
     params(
         ("id" = String, Path, description = "Migration id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "ETag of the migration as the caller saw it"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)*"*\+?[0-9]{1,18}(?:"*|-[\t -~]*))$"#, description = "ETag of the migration as the caller saw it (412 when it changed since)"),
     ),
     responses(
         (status = 200, body = MigrationView, headers(("ETag" = String))),
@@ -126,6 +127,7 @@ pub async fn commit_migration(
         .state
         .apply(ferry_domain::LifecycleEvent::Commit)?;
     let report = preflight(&state, &l).await?;
+    audit::preflight_checked(&state, &caller, &l.migration.id, &report).await;
     if !report.passed {
         return Err(ApiError::PreflightFailed(Box::new(report)));
     }
@@ -138,6 +140,7 @@ pub async fn commit_migration(
         other => other?,
     };
     tracing::info!(migration_id = %m.id, "draft committed; migration ready");
+    audit::committed(&state, &caller, &l, &m).await;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", m.version)))
         .json(MigrationView::from(&m)))

@@ -86,7 +86,7 @@ impl Store {
     /// not finished, to enqueue.
     pub async fn split_into_batches(&self, parent: &JobRecord, size: i64) -> Result<Vec<String>> {
         let size = size.max(1);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Locks the parent row: two deliveries of the parent split once.
         let locked = sqlx::query(
             "UPDATE jobs SET updated_at = updated_at WHERE id = $1 AND parent_id IS NULL",
@@ -160,7 +160,7 @@ impl Store {
         state: JobState,
         error: Option<&str>,
     ) -> Result<BatchEnd> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if finish_job_in(&mut tx, &batch.job_id, state, error)
             .await?
             .is_none()

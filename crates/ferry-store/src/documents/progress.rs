@@ -175,7 +175,7 @@ impl Store {
         last_error: Option<&str>,
     ) -> Result<()> {
         let now = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let (mut uploaded, mut missing, mut failed, mut bytes) = (0i64, 0i64, 0i64, 0i64);
         for chunk in outcomes.chunks(200) {
             let sql = format!(
@@ -221,11 +221,12 @@ impl Store {
                 }
             }
         }
-        sqlx::query(
+        let counters = sqlx::query(
             "UPDATE jobs SET documents_uploaded = documents_uploaded + $1, \
              documents_missing = documents_missing + $2, documents_failed = documents_failed + $3, \
              bytes_done = bytes_done + $4, last_error = COALESCE($5, last_error), updated_at = $6 \
-             WHERE id = $7",
+             WHERE id = $7 RETURNING documents_total, \
+             documents_uploaded + documents_missing + documents_failed AS processed",
         )
         .bind(uploaded)
         .bind(missing)
@@ -234,8 +235,15 @@ impl Store {
         .bind(last_error)
         .bind(&now)
         .bind(&job.id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        // Webhook progress milestones passed by this flush, in its transaction.
+        if let Some(row) = counters {
+            let (total, after): (i64, i64) =
+                (row.try_get("documents_total")?, row.try_get("processed")?);
+            let before = after - (uploaded + missing + failed);
+            crate::webhooks::progress_in(&mut tx, job, (before, after, total)).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

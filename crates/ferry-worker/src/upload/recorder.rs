@@ -3,7 +3,9 @@
 //! `flush_rows` outcomes or `flush_interval`, whichever comes first — a few
 //! round trips per second instead of one per document. Each flush writes the
 //! outcomes and the job's counters in one transaction (see
-//! `Store::record_outcomes`). The same tick notices a cancelled migration.
+//! `Store::record_outcomes`). The same tick notices a cancelled migration
+//! or a job that ended elsewhere (cancelled through the API, or failed by
+//! another batch of a split job).
 
 use std::time::Duration;
 
@@ -14,13 +16,17 @@ use tokio_util::sync::CancellationToken;
 
 /// Tries of one flush before the job gives up (a database blip heals).
 const FLUSH_TRIES: u32 = 4;
+/// How long a flush waits for an unavailable database (a restart, a
+/// failover) before the job gives up.
+const UNAVAILABLE_PATIENCE: Duration = Duration::from_secs(120);
 
 pub struct Recorder {
     pub store: Store,
     pub job: JobRecord,
     pub flush_rows: usize,
     pub flush_interval: Duration,
-    /// Cancelled here when the migration is cancelled: copies stop.
+    /// Cancelled here when the migration is cancelled or the job ended
+    /// elsewhere: copies stop.
     pub cancel: CancellationToken,
 }
 
@@ -65,6 +71,7 @@ impl Recorder {
                 )
             });
         let mut attempt = 1;
+        let since = tokio::time::Instant::now();
         loop {
             match self
                 .store
@@ -72,6 +79,12 @@ impl Recorder {
                 .await
             {
                 Ok(()) => break,
+                // The database is restarting or unreachable: the copies are
+                // worth keeping, so wait for it rather than fail the job.
+                Err(e) if e.is_unavailable() && since.elapsed() < UNAVAILABLE_PATIENCE => {
+                    tracing::warn!(error = %e, "database unavailable; outcomes wait");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 Err(e) if attempt < FLUSH_TRIES => {
                     tracing::warn!(error = %e, attempt, "recording outcomes failed; retrying");
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
@@ -85,16 +98,35 @@ impl Recorder {
     }
 
     async fn watch_for_cancel(&self) {
-        match self.store.get_migration(&self.job.migration_id).await {
-            Ok(Some(m)) if m.state == MigrationState::Cancelled => {
-                if !self.cancel.is_cancelled() {
-                    tracing::info!("migration cancelled: stopping the job");
-                    self.cancel.cancel();
-                }
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        match stop_reason(&self.store, &self.job).await {
+            Ok(Some(why)) => {
+                tracing::info!(why, "stopping the job");
+                self.cancel.cancel();
             }
-            Ok(_) => {}
+            Ok(None) => {}
             // Not fatal: the next tick asks again.
             Err(e) => tracing::debug!(error = %e, "cannot check for cancellation"),
         }
     }
+}
+
+/// Why the work of `job` must stop, if it must: its migration was cancelled,
+/// or the job itself ended without this worker (cancelled through the API;
+/// for a split job, failed by another batch).
+pub async fn stop_reason(
+    store: &Store,
+    job: &JobRecord,
+) -> Result<Option<&'static str>, StoreError> {
+    if let Some(m) = store.get_migration(&job.migration_id).await?
+        && m.state == MigrationState::Cancelled
+    {
+        return Ok(Some("migration cancelled"));
+    }
+    Ok(match store.get_job(&job.id).await? {
+        Some(j) if j.state.is_finished() => Some("job ended elsewhere (cancelled)"),
+        _ => None,
+    })
 }

@@ -67,6 +67,7 @@ pub struct ManifestSummaryView {
     request_body(content((String = "text/csv"), (String = "application/x-ndjson"))),
     responses(
         (status = 200, body = ManifestSummaryView),
+        (status = 400, description = "the body cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),

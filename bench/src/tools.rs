@@ -1,0 +1,99 @@
+//! External programs the scenarios compare with or drive (`cp`, `rclone`,
+//! `oha`, `sync`), found on `PATH` or in `bench/.tools/bin` (where
+//! `bench/tools.sh` installs `oha`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// `name` in `bench/.tools/bin`, else on `PATH`.
+pub fn find(name: &str) -> Result<PathBuf> {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/bin")
+        .join(name);
+    if local.is_file() {
+        return Ok(local);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!("`{name}` not found: run `bash bench/tools.sh` (make bench does)")
+}
+
+/// The first line of `program --version`.
+pub fn version(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Runs `cmd` to the end; its wall time. Fails on a non-zero exit.
+pub fn timed(cmd: &mut Command, what: &str) -> Result<Duration> {
+    let start = Instant::now();
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting {what}"))?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(elapsed)
+}
+
+/// `sync`: writes back dirty pages so one run's writes are not flushed in
+/// the next run's time.
+pub fn sync() -> Result<()> {
+    timed(&mut Command::new("sync"), "sync").map(|_| ())
+}
+
+/// Bytes of the regular files under `dir`.
+pub fn tree_bytes(dir: &Path) -> Result<(u64, usize)> {
+    let mut bytes = 0;
+    let mut files = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry?;
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                stack.push(entry.path());
+            } else if ty.is_file() {
+                bytes += entry.metadata()?.len();
+                files += 1;
+            }
+        }
+    }
+    Ok((bytes, files))
+}
+
+/// Reads every file under `dir` once, so every run starts from a warm page
+/// cache for the source.
+pub fn warm(dir: &Path) -> Result<()> {
+    timed(
+        Command::new("sh").arg("-c").arg(format!(
+            "find '{}' -type f -print0 | xargs -0 cat > /dev/null",
+            dir.display()
+        )),
+        "warming the page cache",
+    )
+    .map(|_| ())
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what `make bench` compares with or drives, if missing:
+#  - rclone (transfer baseline) from Debian;
+#  - oha (HTTP load generator, fixed rate + JSON output) from crates.io into
+#    bench/.tools (cargo install --root; git-ignored).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if ! command -v rclone >/dev/null 2>&1; then
+  echo "bench/tools.sh: installing rclone (apt-get)" >&2
+  if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rclone >/dev/null
+fi
+
+OHA_VERSION="${OHA_VERSION:-1.16.0}"
+if [[ ! -x "$here/.tools/bin/oha" ]] && ! command -v oha >/dev/null 2>&1; then
+  echo "bench/tools.sh: installing oha $OHA_VERSION (cargo install --locked) into bench/.tools" >&2
+  # Its own target dir: the workspace's is shared and would be locked.
+  CARGO_TARGET_DIR="${TMPDIR:-/tmp}/ferry-bench-oha-build" \
+    cargo install oha --version "$OHA_VERSION" --locked --root "$here/.tools"
+  rm -rf "${TMPDIR:-/tmp}/ferry-bench-oha-build"
+fi

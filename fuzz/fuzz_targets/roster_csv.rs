@@ -1,0 +1,25 @@
+//! The roster CSV upload (`PUT …/roster`, `text/csv`): any bytes. It must
+//! never panic, a refusal must list at least one error, and a parsed roster
+//! goes on through the same checks as a JSON upload.
+#![no_main]
+
+use ferry_domain::licensing::{CsvFailure, CsvLimits, Roster, parse_roster_csv};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = CsvLimits {
+        max_rows: 64,
+        max_bytes: 64 * 1024,
+        max_field_len: 256,
+    };
+    match parse_roster_csv(data, limits) {
+        Ok(users) => {
+            assert!(users.len() as u64 <= limits.max_rows);
+            if let Ok(roster) = Roster::from_inputs(&users, &[]) {
+                assert!(roster.users().iter().all(|u| !u.emails().is_empty()));
+            }
+        }
+        Err(CsvFailure::Invalid(errors)) => assert!(!errors.is_empty()),
+        Err(CsvFailure::TooLarge { .. }) => {}
+    }
+});
