@@ -64,6 +64,12 @@ pub struct CsvArgs {
     /// Keep the temp folder (generated files, server logs) and print its path.
     #[arg(long)]
     keep_temp: bool,
+    /// Only the in-process timings (raw parse, validate-only,
+    /// `Roster::from_inputs`): no server, no databases. The table goes to
+    /// stdout, and to a file only if `--out` is given, so a quick run never
+    /// overwrites the full results.
+    #[arg(long)]
+    in_process_only: bool,
 }
 
 /// The CSV import targets of issue 3.
@@ -105,11 +111,18 @@ pub async fn run(args: CsvArgs) -> Result<()> {
     if args.small == 0 || args.rows == 0 {
         bail!("--rows and --small must be positive");
     }
-    let bin = ferry_bin(args.ferry_bin.as_deref())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results/csv.md"));
+    // The in-process timings need neither the server binary nor a default
+    // output file.
+    let bin = if args.in_process_only {
+        PathBuf::new()
+    } else {
+        ferry_bin(args.ferry_bin.as_deref())?
+    };
+    let out = match (&args.out, args.in_process_only) {
+        (Some(out), _) => Some(out.clone()),
+        (None, true) => None,
+        (None, false) => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/csv.md")),
+    };
     let tmp = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
     let ctx = Ctx {
         t0,
@@ -160,8 +173,11 @@ pub async fn run(args: CsvArgs) -> Result<()> {
     }
 
     // 4. The real server.
-    let mut backends = vec![Backend::Sqlite];
-    if !args.skip_pg {
+    let mut backends = Vec::new();
+    if !args.in_process_only {
+        backends.push(Backend::Sqlite);
+    }
+    if !args.skip_pg && !args.in_process_only {
         backends.push(Backend::Postgres);
     }
     let mut http: Vec<(Backend, Vec<HttpRun>)> = Vec::new();
@@ -183,7 +199,10 @@ pub async fn run(args: CsvArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let markdown = render(&args, &datasets, &rows, &load);
-    write_results(t0, &out, &markdown)?;
+    match &out {
+        Some(out) => write_results(t0, out, &markdown)?,
+        None => println!("{markdown}"),
+    }
     if args.keep_temp {
         say(
             t0,
@@ -446,11 +465,16 @@ fn table_rows(
 fn render(args: &CsvArgs, datasets: &[Dataset], rows: &[Row], load: &str) -> String {
     let mut md = String::from("# Benchmark: assignment CSV import (issue 3, “Performance”)\n\n");
     md.push_str(&format!(
-        "Produced by `make bench` (`ferry-bench --rows {} --small {}{}`). Every figure below was \
+        "Produced by `make bench` (`ferry-bench --rows {} --small {}{}{}`). Every figure below was \
          measured in this run; nothing is hard-coded. A missed target reads **no**.\n\n",
         args.rows,
         args.small,
-        if args.skip_pg { " --skip-pg" } else { "" }
+        if args.skip_pg { " --skip-pg" } else { "" },
+        if args.in_process_only {
+            " --in-process-only"
+        } else {
+            ""
+        }
     ));
     md.push_str(&report::table(rows));
     md.push_str("\n## Data\n\n");

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use ferry_domain::{JobState, LifecycleEvent, MigrationState, NewMigrationInput, Role};
+use ferry_domain::licensing::{Assignment, Assignments, RosterUserInput, SatelliteInput};
+use ferry_domain::{Email, JobState, LifecycleEvent, MigrationState, NewMigrationInput, Role};
+use sqlx::Connection;
 use ferry_store::{IdempotencyClaim, Idempotent, NewApiKey, Store, StoreError};
 use ferry_tests::{Mode, both_modes, fresh_pg_database, migration_body};
 
 struct TestStore {
     store: Store,
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -22,7 +25,11 @@ async fn store(mode: Mode) -> TestStore {
     let store = Store::connect(&url, 5, Duration::from_secs(5))
         .await
         .unwrap();
-    TestStore { store, _dir: dir }
+    TestStore {
+        store,
+        url,
+        _dir: dir,
+    }
 }
 
 fn new_migration(tenant: &str) -> ferry_domain::NewMigration {
@@ -51,6 +58,7 @@ both_modes!(
     idempotency_records,
     bootstrap_key_only_once,
     job_records_are_at_most_once,
+    large_rosters_and_drafts_read_back_exactly,
 );
 
 async fn schema_migrations_are_rerunnable(mode: Mode) {
@@ -272,4 +280,68 @@ async fn job_records_are_at_most_once(mode: Mode) {
         s.store.get_migration(&id).await.unwrap().unwrap().state,
         MigrationState::Uploaded
     );
+}
+
+/// More users than one batch of every bulk path (snapshot chunks, row
+/// batches, draft pages: 50,000 each), so batch edges are crossed.
+const LARGE: usize = 60_001;
+
+fn roster_user(i: usize) -> RosterUserInput {
+    RosterUserInput {
+        user_id: format!("u{i:06}"),
+        full_name: format!("Person \"{i}\", Ünïcode"),
+        emails: (0..1 + i % 3)
+            .map(|k| format!("p{i}.{k}@acme.example"))
+            .collect(),
+        group: format!("Group {}", i % 7),
+        position: if i % 5 == 0 { String::new() } else { "Rep".into() },
+        is_admin: i % 1000 == 0,
+        old_license: (i % 4 != 0).then(|| "Standard".to_owned()),
+        old_addons: (0..i % 3).map(|k| format!("Addon{k}")).collect(),
+        on_travel: i % 11 == 0,
+        active: i % 100 != 1,
+        source_row: None,
+    }
+}
+
+async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
+    let t = store(mode).await;
+    let id = open(&t.store, "bulkrt").await;
+    let users: Vec<RosterUserInput> = (0..LARGE).map(roster_user).collect();
+    let sats = vec![SatelliteInput {
+        name: "Branch".into(),
+        active: true,
+    }];
+    let draft: Assignments = users
+        .iter()
+        .step_by(2)
+        .enumerate()
+        .map(|(k, u)| {
+            let a = Assignment {
+                plan: Some("Engage".into()),
+                addons: (0..k % 2).map(|_| "Marketing".to_owned()).collect(),
+                username: (k % 3 != 0).then(|| Email::parse(&u.emails[0]).unwrap()),
+            };
+            (u.user_id.clone(), a)
+        })
+        .collect();
+    t.store
+        .replace_roster(&id, &users, &sats, &draft)
+        .await
+        .unwrap();
+    let (read, read_sats) = t.store.load_roster(&id).await.unwrap();
+    assert_eq!(read.len(), LARGE);
+    assert!(read == users, "the snapshot gives the roster back in upload order");
+    assert_eq!(read_sats, sats);
+    assert_eq!(t.store.load_draft(&id).await.unwrap().assignments, draft);
+
+    // A roster stored before snapshots existed is read from its rows.
+    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+    sqlx::query("DELETE FROM roster_snapshot WHERE migration_id = $1")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (read, _) = t.store.load_roster(&id).await.unwrap();
+    assert!(read == users, "the rows give the same roster back");
 }

@@ -417,10 +417,32 @@ pub fn draft_change(
     let mut b = serde_json::Map::new();
     let mut a = serde_json::Map::new();
     let mut changed = 0usize;
-    let ids: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    for id in ids {
-        let old = before.get(id).unwrap_or(&none);
-        let new = after.get(id).unwrap_or(&none);
+    // One walk over both sorted maps: a million-user import is audited
+    // without a set of every id or a lookup per user.
+    let mut old_it = before.iter().peekable();
+    let mut new_it = after.iter().peekable();
+    loop {
+        use std::cmp::Ordering;
+        let order = match (old_it.peek(), new_it.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((o, _)), Some((n, _))) => o.cmp(n),
+        };
+        let (id, old, new) = match order {
+            Ordering::Less => match old_it.next() {
+                Some((id, old)) => (id, old, &none),
+                None => break,
+            },
+            Ordering::Greater => match new_it.next() {
+                Some((id, new)) => (id, &none, new),
+                None => break,
+            },
+            Ordering::Equal => match (old_it.next(), new_it.next()) {
+                (Some((id, old)), Some((_, new))) => (id, old, new),
+                _ => break,
+            },
+        };
         if old == new {
             continue;
         }

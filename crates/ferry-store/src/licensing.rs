@@ -5,11 +5,12 @@
 //! Large rosters and drafts are written as JSON batches (see
 //! `insert_json_rows`), never one round trip per row.
 
-use ferry_domain::Email;
 use ferry_domain::licensing::{
     Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput,
 };
 use sqlx::{Any, Row, Transaction};
+
+mod json_read;
 
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
@@ -45,13 +46,13 @@ const JSON_BATCH_ROWS: usize = 20_000;
 /// unpack JSON natively (`json_to_recordset` in PostgreSQL, `json_each` in
 /// SQLite). `columns` are (name, PostgreSQL type) pairs; names are constants
 /// of this module, never input.
-async fn insert_json_rows(
+async fn insert_json_rows<T: serde::Serialize>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     table: &str,
     migration_id: &str,
     columns: &[(&str, &str)],
-    rows: &[serde_json::Value],
+    rows: impl IntoIterator<Item = T>,
 ) -> Result<()> {
     let names = columns
         .iter()
@@ -85,9 +86,22 @@ async fn insert_json_rows(
             )
         }
     };
-    for chunk in rows.chunks(JSON_BATCH_ROWS) {
-        let payload =
-            serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Each batch is serialised straight from the caller's rows into one
+    // text: no intermediate `serde_json::Value` per row, which at a million
+    // rows cost more memory than the data itself.
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut payload = Vec::with_capacity(1 << 20);
+        payload.push(b'[');
+        for (i, row) in rows.by_ref().take(JSON_BATCH_ROWS).enumerate() {
+            if i > 0 {
+                payload.push(b',');
+            }
+            serde_json::to_writer(&mut payload, &row)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        payload.push(b']');
+        let payload = String::from_utf8(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(migration_id)
             .bind(payload)
@@ -104,31 +118,47 @@ const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
     ("username", "text"),
 ];
 
-async fn insert_assignments(
+/// One draft or committed row as `insert_json_rows` writes it.
+#[derive(serde::Serialize)]
+struct AssignmentRow<'a> {
+    user_id: &'a str,
+    plan: Option<&'a str>,
+    /// A JSON list inside the row's JSON: the column is text.
+    addons: String,
+    username: Option<&'a str>,
+}
+
+async fn insert_assignments<'a>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     table: &str,
     migration_id: &str,
-    assignments: &Assignments,
+    assignments: impl IntoIterator<Item = (&'a String, &'a Assignment)>,
 ) -> Result<()> {
-    let mut rows = Vec::with_capacity(assignments.len());
-    for (user_id, a) in assignments.iter().filter(|(_, a)| !a.is_empty()) {
-        rows.push(serde_json::json!({
-            "user_id": user_id,
-            "plan": a.plan,
-            "addons": json(&a.addons)?,
-            "username": a.username.as_ref().map(|u| u.as_str()),
-        }));
-    }
-    insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, &rows).await
+    let rows = assignments
+        .into_iter()
+        .filter(|(_, a)| !a.is_empty())
+        .map(|(user_id, a)| {
+            Ok(AssignmentRow {
+                user_id,
+                plan: a.plan.as_deref(),
+                addons: json(&a.addons)?,
+                username: a.username.as_ref().map(|u| u.as_str()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, rows).await
 }
 
 /// What turns the stored draft `base` into `next`: the users whose row
 /// goes (removed, emptied or changed) and the rows to write (new or
 /// changed), in one walk over both sorted maps.
-fn draft_diff(base: &Assignments, next: &Assignments) -> (Vec<String>, Assignments) {
+fn draft_diff<'a>(
+    base: &'a Assignments,
+    next: &'a Assignments,
+) -> (Vec<&'a String>, Vec<(&'a String, &'a Assignment)>) {
     use std::cmp::Ordering;
-    let (mut gone, mut written) = (Vec::new(), Assignments::new());
+    let (mut gone, mut written) = (Vec::new(), Vec::new());
     let mut old = base.iter().filter(|(_, a)| !a.is_empty()).peekable();
     let mut new = next.iter().filter(|(_, a)| !a.is_empty()).peekable();
     loop {
@@ -141,20 +171,20 @@ fn draft_diff(base: &Assignments, next: &Assignments) -> (Vec<String>, Assignmen
         match order {
             Ordering::Less => {
                 if let Some((o, _)) = old.next() {
-                    gone.push(o.clone());
+                    gone.push(o);
                 }
             }
             Ordering::Greater => {
-                if let Some((n, a)) = new.next() {
-                    written.insert(n.clone(), a.clone());
+                if let Some(row) = new.next() {
+                    written.push(row);
                 }
             }
             Ordering::Equal => {
                 if let (Some((o, oa)), Some((n, na))) = (old.next(), new.next())
                     && oa != na
                 {
-                    gone.push(o.clone());
-                    written.insert(n.clone(), na.clone());
+                    gone.push(o);
+                    written.push((n, na));
                 }
             }
         }
@@ -167,7 +197,7 @@ async fn delete_users(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     migration_id: &str,
-    users: &[String],
+    users: &[&String],
 ) -> Result<()> {
     let list = match backend {
         Backend::Postgres => "SELECT json_array_elements_text($2::json)",
@@ -188,32 +218,12 @@ async fn delete_users(
 }
 
 async fn load_assignments(store: &Store, table: &str, migration_id: &str) -> Result<Assignments> {
-    let sql =
-        format!("SELECT user_id, plan, addons, username FROM {table} WHERE migration_id = $1");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(migration_id)
-        .fetch_all(&store.pool)
-        .await?;
-    let mut out = Assignments::new();
-    for row in rows {
-        let username: Option<String> = row.try_get("username")?;
-        let username = username
-            .map(|u| {
-                Email::parse(&u)
-                    .map_err(|e| StoreError::Corrupt(format!("username {u}: {}", e.message)))
-            })
-            .transpose()?;
-        let addons: String = row.try_get("addons")?;
-        out.insert(
-            row.try_get("user_id")?,
-            Assignment {
-                plan: row.try_get("plan")?,
-                addons: from_json(&addons, "addons")?,
-                username,
-            },
-        );
-    }
-    Ok(out)
+    // Building the map from a list sorts once and fills the tree in bulk,
+    // faster than a million single inserts.
+    Ok(json_read::assignments(store, table, migration_id)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Makes sure the migration has its `licensing` row (created lazily).
@@ -255,6 +265,22 @@ async fn bump_draft_version(
     Ok(current + 1)
 }
 
+/// One roster user as `insert_json_rows` writes it (`ROSTER_COLUMNS`).
+#[derive(serde::Serialize)]
+struct RosterRow<'a> {
+    seq: i64,
+    user_id: &'a str,
+    full_name: &'a str,
+    emails: String,
+    user_group: &'a str,
+    position: &'a str,
+    is_admin: i64,
+    old_license: Option<&'a str>,
+    old_addons: String,
+    on_travel: i64,
+    active: i64,
+}
+
 const ROSTER_COLUMNS: [(&str, &str); 11] = [
     ("seq", "bigint"),
     ("user_id", "text"),
@@ -269,7 +295,28 @@ const ROSTER_COLUMNS: [(&str, &str); 11] = [
     ("active", "bigint"),
 ];
 
+/// Rows written at once from which fresh planner statistics are worth it.
+const ANALYZE_AFTER_ROWS: usize = 10_000;
+
 impl Store {
+    /// Refreshes PostgreSQL's statistics of `table` in the background after
+    /// a bulk write. Until autovacuum gets to it (up to a minute later), a
+    /// table that just grew by a million rows looks empty to the planner,
+    /// which then scans it whole for every batch of the next read. SQLite
+    /// plans by its indexes and needs nothing.
+    fn analyze_soon(&self, table: &'static str, rows: usize) {
+        if self.backend != Backend::Postgres || rows < ANALYZE_AFTER_ROWS {
+            return;
+        }
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let sql = format!("ANALYZE {table}");
+            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await {
+                tracing::warn!(table, error = %e, "ANALYZE after a bulk write failed");
+            }
+        });
+    }
+
     /// Replaces the roster and satellites, drops draft entries of users no
     /// longer in it, and bumps the draft version; returns the new draft
     /// version and roster generation.
@@ -281,7 +328,12 @@ impl Store {
         kept_draft: &Assignments,
     ) -> Result<(i64, i64)> {
         let mut tx = self.begin().await?;
-        for table in ["roster_users", "roster_satellites", "draft_assignments"] {
+        for table in [
+            "roster_users",
+            "roster_snapshot",
+            "roster_satellites",
+            "draft_assignments",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE migration_id = $1"
             )))
@@ -289,32 +341,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let mut rows = Vec::with_capacity(users.len());
-        for (seq, u) in users.iter().enumerate() {
-            rows.push(serde_json::json!({
-                "seq": seq as i64,
-                "user_id": u.user_id,
-                "full_name": u.full_name,
-                "emails": json(&u.emails)?,
-                "user_group": u.group,
-                "position": u.position,
-                "is_admin": i64::from(u.is_admin),
-                "old_license": u.old_license,
-                "old_addons": json(&u.old_addons)?,
-                "on_travel": i64::from(u.on_travel),
-                "active": i64::from(u.active),
-            }));
-        }
+        json_read::write_snapshot(&mut tx, migration_id, users).await?;
+        let rows = users
+            .iter()
+            .enumerate()
+            .map(|(seq, u)| {
+                Ok(RosterRow {
+                    seq: seq as i64,
+                    user_id: &u.user_id,
+                    full_name: &u.full_name,
+                    emails: json(&u.emails)?,
+                    user_group: &u.group,
+                    position: &u.position,
+                    is_admin: i64::from(u.is_admin),
+                    old_license: u.old_license.as_deref(),
+                    old_addons: json(&u.old_addons)?,
+                    on_travel: i64::from(u.on_travel),
+                    active: i64::from(u.active),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         insert_json_rows(
             &mut tx,
             self.backend,
             "roster_users",
             migration_id,
             &ROSTER_COLUMNS,
-            &rows,
+            rows,
         )
         .await?;
-        drop(rows);
         for s in satellites {
             sqlx::query(
                 "INSERT INTO roster_satellites (migration_id, name, active) VALUES ($1, $2, $3)",
@@ -349,6 +404,7 @@ impl Store {
                 .await?
                 .try_get("roster_loaded")?;
         tx.commit().await?;
+        self.analyze_soon("roster_users", users.len());
         Ok((version, generation))
     }
 
@@ -372,31 +428,7 @@ impl Store {
         &self,
         migration_id: &str,
     ) -> Result<(Vec<RosterUserInput>, Vec<SatelliteInput>)> {
-        let rows = sqlx::query(
-            "SELECT user_id, full_name, emails, user_group, position, is_admin, old_license, old_addons, \
-             on_travel, active FROM roster_users WHERE migration_id = $1 ORDER BY seq",
-        )
-        .bind(migration_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            let emails: String = row.try_get("emails")?;
-            let old_addons: String = row.try_get("old_addons")?;
-            users.push(RosterUserInput {
-                user_id: row.try_get("user_id")?,
-                full_name: row.try_get("full_name")?,
-                emails: from_json(&emails, "emails")?,
-                group: row.try_get("user_group")?,
-                position: row.try_get("position")?,
-                is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-                old_license: row.try_get("old_license")?,
-                old_addons: from_json(&old_addons, "old_addons")?,
-                on_travel: row.try_get::<i64, _>("on_travel")? != 0,
-                active: row.try_get::<i64, _>("active")? != 0,
-                source_row: None,
-            });
-        }
+        let users = json_read::roster_users(self, migration_id).await?;
         let sats = sqlx::query(
             "SELECT name, active FROM roster_satellites WHERE migration_id = $1 ORDER BY name",
         )
@@ -504,20 +536,23 @@ impl Store {
             return Ok(IdempotencyClaim::Replay(previous));
         }
         let version = bump_draft_version(&mut tx, migration_id, expected).await?;
+        let bulk;
         match base.filter(|_| expected.is_some()) {
             Some(base) => {
                 let (gone, written) = draft_diff(base, assignments);
+                bulk = gone.len() + written.len();
                 delete_users(&mut tx, self.backend, migration_id, &gone).await?;
                 insert_assignments(
                     &mut tx,
                     self.backend,
                     "draft_assignments",
                     migration_id,
-                    &written,
+                    written,
                 )
                 .await?;
             }
             None => {
+                bulk = assignments.len();
                 sqlx::query("DELETE FROM draft_assignments WHERE migration_id = $1")
                     .bind(migration_id)
                     .execute(&mut *tx)
@@ -537,6 +572,7 @@ impl Store {
             finish_claim(&mut tx, idem, status, &body).await?;
         }
         tx.commit().await?;
+        self.analyze_soon("draft_assignments", bulk);
         Ok(IdempotencyClaim::Fresh(version))
     }
 
@@ -575,14 +611,19 @@ impl Store {
             .bind(migration_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let copied = sqlx::query(
             "INSERT INTO committed_assignments (migration_id, user_id, plan, addons, username) \
              SELECT migration_id, user_id, plan, addons, username FROM draft_assignments WHERE migration_id = $1",
         )
         .bind(migration_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         tx.commit().await?;
+        self.analyze_soon(
+            "committed_assignments",
+            usize::try_from(copied).unwrap_or(usize::MAX),
+        );
         Ok(record)
     }
 
@@ -654,8 +695,9 @@ mod tests {
         .collect();
         let (gone, written) = draft_diff(&base, &next);
         assert_eq!(gone, ["b", "c"]);
-        assert_eq!(written.keys().collect::<Vec<_>>(), ["b", "d"]);
-        assert_eq!(written["b"], plan("Admin"));
+        let ids: Vec<&str> = written.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["b", "d"]);
+        assert_eq!(*written[0].1, plan("Admin"));
         let (gone, written) = draft_diff(&next, &next);
         assert!(gone.is_empty() && written.is_empty(), "no change, no write");
     }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::caseless::Caseless;
 use super::catalogue::Catalogue;
+use super::csv_common::trim;
 use super::roster::Roster;
 use crate::newtypes::Email;
 
@@ -104,7 +105,7 @@ impl RuleViolation {
 /// A plan cell or field as typed: empty means no licence; a known name becomes
 /// the catalogue's spelling; an unknown one is kept for the engine to report.
 pub(crate) fn plan_from_input(catalogue: &Catalogue, raw: &str) -> Option<String> {
-    let s = raw.trim();
+    let s = trim(raw);
     if s.is_empty() {
         return None;
     }
@@ -122,7 +123,7 @@ pub(crate) fn addons_from_input<'a>(
     raw: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for item in raw.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
+    for item in raw.into_iter().map(trim).filter(|s| !s.is_empty()) {
         let name = catalogue
             .addon(item)
             .map_or_else(|| item.to_owned(), |a| a.name.clone());

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::caseless::Caseless;
 use super::codes;
+use super::csv_common::trim;
 use crate::error::{FieldError, FieldErrors};
 use crate::newtypes::schemas::CatalogueName;
 
@@ -158,12 +159,12 @@ impl Catalogue {
     }
 
     pub(crate) fn plan_position(&self, name: &str) -> Option<usize> {
-        let name = name.trim();
+        let name = trim(name);
         self.plans.iter().position(|p| same_name(&p.name, name))
     }
 
     pub(crate) fn addon_position(&self, name: &str) -> Option<usize> {
-        let name = name.trim();
+        let name = trim(name);
         self.addons.iter().position(|a| same_name(&a.name, name))
     }
 
@@ -197,8 +198,10 @@ impl Default for Catalogue {
     }
 }
 
+/// Names as typed mostly match the catalogue's spelling exactly, which is
+/// cheaper to see than a case-insensitive match.
 fn same_name(a: &str, b: &str) -> bool {
-    Caseless(a) == Caseless(b)
+    a == b || Caseless(a) == Caseless(b)
 }
 
 fn check_name(raw: &str) -> Result<String, FieldError> {

@@ -10,7 +10,9 @@ use super::assignment::{
 };
 use super::catalogue::Catalogue;
 use super::codes::{self, columns};
-use super::csv_common::{CsvFailure, CsvLimits, normalise_header, split_list, unneutralise};
+use super::csv_common::{
+    CsvFailure, CsvLimits, normalise_header, same_list, split_list, trim, unneutralise,
+};
 use super::csv_reader::{CsvRows, ReadStop};
 use super::roster::{Roster, SourceUser};
 use super::rules::check_rules;
@@ -31,6 +33,9 @@ pub struct ImportOutcome {
     /// Users whose assignment differs from the base.
     pub changed: u64,
 }
+
+/// No entry in `imported` for a roster position.
+const NO_ENTRY: usize = usize::MAX;
 
 /// Column positions in the uploaded file, by export column.
 struct Columns([usize; 10]);
@@ -63,9 +68,16 @@ pub fn import_assignment_csv<R: Read>(
 
     let mut errors: Vec<RuleViolation> = Vec::new();
     // Per roster position: the row the user was seen on (0 = not yet) and
-    // what the row assigns. Vectors, not maps: a million users stay cheap.
+    // which entry of `imported` the row made. Vectors, not maps: a million
+    // users stay cheap.
     let mut seen_on = vec![0u64; roster.users().len()];
-    let mut imported: Vec<Option<Assignment>> = vec![None; roster.users().len()];
+    let mut slot = vec![NO_ENTRY; roster.users().len()];
+    // What the rows assign, in file order, already keyed by user id as the
+    // result needs them: the entries move into the result without another
+    // copy, and a file in export order needs no sorting.
+    // Reserved for every roster user: pages the file does not fill are never
+    // touched, and growing a vector of a million entries would copy it.
+    let mut imported: Vec<(String, Assignment)> = Vec::with_capacity(roster.users().len());
     let mut bad_username: HashSet<usize> = HashSet::new();
     let mut structure_broken = false;
     let mut data_rows = 0u64;
@@ -100,7 +112,7 @@ pub fn import_assignment_csv<R: Read>(
                     .record
                     .get(cols.0[Columns::USER_ID])
                     .and_then(|f| std::str::from_utf8(f).ok());
-                if let Some(pos) = uid.and_then(|u| roster.position(unneutralise(u).trim())) {
+                if let Some(pos) = uid.and_then(|u| roster.position(trim(unneutralise(u)))) {
                     seen_on[pos] = raw.row;
                 }
                 errors.push(malformed(Some(raw.row), raw.line, message));
@@ -109,7 +121,7 @@ pub fn import_assignment_csv<R: Read>(
         };
         let cell = |i: usize| unneutralise(fields.get(cols.0[i]));
         let row = Some(raw.row);
-        let uid = cell(Columns::USER_ID).trim();
+        let uid = trim(cell(Columns::USER_ID));
         let guess = roster
             .users()
             .get(expected)
@@ -137,7 +149,7 @@ pub fn import_assignment_csv<R: Read>(
         seen_on[pos] = raw.row;
         expected = next_active(roster, pos + 1);
         let user = &roster.users()[pos];
-        for (i, name) in readonly_changes(user, &cell) {
+        for (i, name) in readonly_changes(user, cell) {
             let value = cell(i);
             let msg = format!("column '{name}' is read-only: restore the exported value");
             errors.push(
@@ -146,7 +158,7 @@ pub fn import_assignment_csv<R: Read>(
         }
         let plan = plan_from_input(catalogue, cell(Columns::NEW_LICENSE));
         let addons = addons_from_input(catalogue, split_list(cell(Columns::NEW_ADDONS)));
-        let username_cell = cell(Columns::USERNAME).trim();
+        let username_cell = trim(cell(Columns::USERNAME));
         let username = if username_cell.is_empty() {
             plan.as_ref().and_then(|_| default_username(user))
         } else {
@@ -167,11 +179,15 @@ pub fn import_assignment_csv<R: Read>(
                 }
             }
         };
-        imported[pos] = Some(Assignment {
-            plan,
-            addons,
-            username,
-        });
+        slot[pos] = imported.len();
+        imported.push((
+            user.user_id().to_owned(),
+            Assignment {
+                plan,
+                addons,
+                username,
+            },
+        ));
     }
 
     if let Some(line) = rows.unbalanced_quote_line() {
@@ -203,16 +219,19 @@ pub fn import_assignment_csv<R: Read>(
     // Users without a row (inactive ones, or rows that failed to parse) keep
     // their base entry; only they are looked up in the base map.
     let kept: Vec<(usize, &Assignment)> = (0..roster.users().len())
-        .filter(|&pos| imported[pos].is_none())
+        .filter(|&pos| slot[pos] == NO_ENTRY)
         .filter_map(|pos| {
             let a = base.get(roster.users()[pos].user_id())?;
             (!a.is_empty()).then_some((pos, a))
         })
         .collect();
-    let items: Vec<(usize, &Assignment)> = imported
+    // The rules see the rows' users in roster order, then the kept ones.
+    let items: Vec<(usize, &Assignment)> = slot
         .iter()
         .enumerate()
-        .filter_map(|(pos, a)| a.as_ref().filter(|a| !a.is_empty()).map(|a| (pos, a)))
+        .filter(|&(_, &i)| i != NO_ENTRY)
+        .map(|(pos, &i)| (pos, &imported[i].1))
+        .filter(|(_, a)| !a.is_empty())
         .chain(kept.iter().copied())
         .collect();
     for v in check_rules(roster, catalogue, &items, acting) {
@@ -231,15 +250,14 @@ pub fn import_assignment_csv<R: Read>(
         errors.sort_by_key(|e| e.row.unwrap_or(u64::MAX));
         return Err(CsvFailure::Invalid(errors));
     }
-    // Bulk-collected (sorted once), not inserted user by user.
-    let id = |pos: usize| roster.users()[pos].user_id().to_owned();
-    let mut entries: Vec<(String, Assignment)> =
-        kept.iter().map(|&(pos, a)| (id(pos), a.clone())).collect();
+    // Bulk-collected (sorted once, a linear check when the file kept the
+    // export's order), not inserted user by user. User ids are unique, so
+    // the order the entries come in does not matter.
+    let mut entries = imported;
+    entries.retain(|(_, a)| !a.is_empty());
     entries.extend(
-        imported
-            .into_iter()
-            .enumerate()
-            .filter_map(|(pos, a)| a.filter(|a| !a.is_empty()).map(|a| (id(pos), a))),
+        kept.iter()
+            .map(|&(pos, a)| (roster.users()[pos].user_id().to_owned(), a.clone())),
     );
     let next: Assignments = entries.into_iter().collect();
     Ok(ImportOutcome {
@@ -348,16 +366,14 @@ fn header_error(name: &str, code: &'static str, what: &str) -> RuleViolation {
 /// as spreadsheets may pad cells; list cells compare item by item).
 fn readonly_changes<'a>(
     user: &SourceUser,
-    cell: &dyn Fn(usize) -> &'a str,
+    cell: impl Fn(usize) -> &'a str,
 ) -> Vec<(usize, &'static str)> {
     let mut out = Vec::new();
-    let same = |i: usize, expected: &str| cell(i).trim() == expected;
-    let same_list =
-        |i: usize, expected: &mut dyn Iterator<Item = &str>| split_list(cell(i)).eq(expected);
+    let same = |i: usize, expected: &str| trim(cell(i)) == expected;
     if !same(1, user.full_name().as_str()) {
         out.push((1, columns::NAME));
     }
-    if !same_list(2, &mut user.emails().iter().map(|e| e.as_str())) {
+    if !same_list(cell(2), user.emails().iter().map(|e| e.as_str())) {
         out.push((2, columns::EMAILS));
     }
     if !same(3, user.group()) {
@@ -369,7 +385,7 @@ fn readonly_changes<'a>(
     if !same(5, user.old_license().unwrap_or("")) {
         out.push((5, columns::CURRENT_LICENSE));
     }
-    if !same_list(6, &mut user.old_addons().iter().map(String::as_str)) {
+    if !same_list(cell(6), user.old_addons().iter().map(String::as_str)) {
         out.push((6, columns::CURRENT_ADDONS));
     }
     out

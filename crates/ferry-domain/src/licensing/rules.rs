@@ -7,6 +7,7 @@
 //! million-entry hash table is a cache miss.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::assignment::{Assignment, Assignments, RuleViolation};
 use super::caseless::Caseless;
@@ -62,29 +63,31 @@ pub(crate) fn check_rules(
         plans: vec![0; catalogue.plans().len()],
         addons: vec![0; catalogue.addons().len()],
     };
-    // Users per user name; most names are unique, so count first and collect
-    // holders only if one repeats.
-    let mut usernames: HashMap<Caseless<'_>, u32> = HashMap::with_capacity(items.len());
-    let mut any_repeated = false;
-    for &(pos, a) in items {
-        check_one(
-            catalogue,
-            roster.users()[pos].user_id(),
-            a,
-            &mut counts,
-            &mut out,
-        );
+    // One pass over the items reads each user name once: hashed for the
+    // duplicate check, compared with the acting person's.
+    let me = Caseless(acting.as_str());
+    let state = foldhash::fast::RandomState::default();
+    let mut hashed: Vec<(u64, usize)> = Vec::with_capacity(items.len());
+    let mut named_acting: Vec<usize> = Vec::new();
+    for (k, &(pos, a)) in items.iter().enumerate() {
+        // The user id only for messages: fetching it for every item would
+        // touch every roster entry again.
+        let user_id = || roster.users()[pos].user_id();
+        check_one(catalogue, user_id, a, &mut counts, &mut out);
         if let Some(u) = &a.username {
-            let n = usernames.entry(Caseless(u.as_str())).or_default();
-            *n += 1;
-            any_repeated |= *n > 1;
+            let name = Caseless(u.as_str());
+            hashed.push((state.hash_one(name), k));
+            if name == me {
+                named_acting.push(pos);
+            }
         }
     }
-    if any_repeated {
+    let usernames = repeated_usernames(items, hashed);
+    if usernames.values().any(|&n| n > 1) {
         duplicate_usernames(roster, items, &usernames, &mut out);
     }
     capacity(catalogue, &counts, &mut out);
-    acting_user(roster, items, acting, &mut out);
+    acting_user(roster, items, &named_acting, acting, &mut out);
     out
 }
 
@@ -95,15 +98,15 @@ struct Counts {
 }
 
 /// The rules about one user's own assignment; counts their plan and add-ons.
-fn check_one(
+fn check_one<'r>(
     catalogue: &Catalogue,
-    user_id: &str,
+    user_id: impl Fn() -> &'r str,
     a: &Assignment,
     counts: &mut Counts,
     out: &mut Vec<RuleViolation>,
 ) {
     let mut push = |column: &str, value: &str, code, msg: String| {
-        out.push(RuleViolation::user(user_id, column, value, code, msg));
+        out.push(RuleViolation::user(user_id(), column, value, code, msg));
     };
     let plan = a.plan.as_deref().and_then(|name| {
         let found = catalogue.plan_position(name);
@@ -166,6 +169,32 @@ fn check_one(
         }
         _ => {}
     }
+}
+
+/// Users per user name, for the names that may repeat; a name missing from
+/// the map is held by one user only. `hashed` has the hash of each item's
+/// user name (ignoring case) with the item's index.
+///
+/// Most names are unique, and a million-entry hash table of all of them costs
+/// a cache miss per insert (a quarter of a large import). So the hashes are
+/// sorted instead, which walks memory in order; only names whose hash repeats
+/// (true repeats plus rare collisions) are then counted exactly, in a map that
+/// stays small. The hasher is seeded per call, so a crafted file cannot force
+/// every name into that map.
+fn repeated_usernames<'a>(
+    items: &[(usize, &'a Assignment)],
+    mut hashed: Vec<(u64, usize)>,
+) -> HashMap<Caseless<'a>, u32> {
+    hashed.sort_unstable_by_key(|&(h, _)| h);
+    let mut counts: HashMap<Caseless<'a>, u32> = HashMap::new();
+    for run in hashed.chunk_by(|x, y| x.0 == y.0).filter(|r| r.len() > 1) {
+        for &(_, k) in run {
+            if let Some(u) = &items[k].1.username {
+                *counts.entry(Caseless(u.as_str())).or_default() += 1;
+            }
+        }
+    }
+    counts
 }
 
 /// One violation per holder of a user name that several users chose.
@@ -244,28 +273,29 @@ fn capacity(catalogue: &Catalogue, counts: &Counts, out: &mut Vec<RuleViolation>
 
 /// The acting person's roster users (by address on the card or by chosen user
 /// name). If there are any, one of them must end with a plan.
+/// `named` holds the positions of the items whose user name is the acting
+/// person's.
 fn acting_user(
     roster: &Roster,
     items: &[(usize, &Assignment)],
+    named: &[usize],
     acting: &Email,
     out: &mut Vec<RuleViolation>,
 ) {
-    let me = Caseless(acting.as_str());
     let mut acting_pos: Vec<usize> = (0..roster.users().len())
         .filter(|&p| roster.users()[p].has_address(acting.as_str()))
         .collect();
-    let mut licensed = false;
-    for &(pos, a) in items {
-        let by_name = a
-            .username
-            .as_ref()
-            .is_some_and(|u| Caseless(u.as_str()) == me);
-        if by_name && !acting_pos.contains(&pos) {
+    for &pos in named {
+        if !acting_pos.contains(&pos) {
             acting_pos.push(pos);
         }
-        licensed |= a.plan.is_some() && acting_pos.contains(&pos);
     }
-    if licensed {
+    // Nobody to keep licensed (an external consultant), or someone is.
+    if acting_pos.is_empty()
+        || items
+            .iter()
+            .any(|(pos, a)| a.plan.is_some() && acting_pos.contains(pos))
+    {
         return;
     }
     acting_pos.sort_unstable();

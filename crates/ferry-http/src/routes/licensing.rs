@@ -68,10 +68,21 @@ pub(crate) async fn load_licensing(
     let roster = match state.rosters.get(&migration.id, generation) {
         Some(roster) => roster,
         None => {
+            let started = std::time::Instant::now();
             let (users, sats) = state.store.load_roster(&migration.id).await?;
+            let read = started.elapsed();
             let roster = Roster::from_inputs(&users, &sats).map_err(|e| {
                 ApiError::Internal(format!("stored roster invalid: {} rows", e.len()))
             })?;
+            drop(users);
+            // A cache miss on a large roster costs seconds: worth a log line.
+            tracing::info!(
+                migration_id = %migration.id,
+                users = roster.users().len(),
+                read_ms = read.as_millis() as u64,
+                build_ms = (started.elapsed() - read).as_millis() as u64,
+                "roster loaded into the cache"
+            );
             let roster = Arc::new(roster);
             state.rosters.put(&migration.id, generation, roster.clone());
             roster
