@@ -10,6 +10,7 @@ use ferry_domain::licensing::{
 };
 use sqlx::{Any, Row, Transaction};
 
+mod delimited;
 mod json_read;
 
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
@@ -147,7 +148,29 @@ async fn insert_assignments<'a>(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, rows).await
+    if backend == Backend::Sqlite {
+        return insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, rows).await;
+    }
+    let sql = delimited::insert_sql(table);
+    for batch in rows.chunks(JSON_BATCH_ROWS) {
+        match delimited::columns(batch) {
+            Some([ids, plans, addons, usernames]) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(migration_id)
+                    .bind(ids)
+                    .bind(plans)
+                    .bind(addons)
+                    .bind(usernames)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            None => {
+                let columns = &ASSIGNMENT_COLUMNS;
+                insert_json_rows(tx, backend, table, migration_id, columns, batch).await?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What turns the stored draft `base` into `next`: the users whose row
