@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use ferry_domain::licensing::{Assignment, Assignments, RosterUserInput, SatelliteInput};
 use ferry_domain::{Email, JobState, LifecycleEvent, MigrationState, NewMigrationInput, Role};
-use sqlx::Connection;
 use ferry_store::{IdempotencyClaim, Idempotent, NewApiKey, Store, StoreError};
 use ferry_tests::{Mode, both_modes, fresh_pg_database, migration_body};
+use sqlx::Connection;
 
 struct TestStore {
     store: Store,
@@ -294,11 +294,15 @@ fn roster_user(i: usize) -> RosterUserInput {
             .map(|k| format!("p{i}.{k}@acme.example"))
             .collect(),
         group: format!("Group {}", i % 7),
-        position: if i % 5 == 0 { String::new() } else { "Rep".into() },
-        is_admin: i % 1000 == 0,
-        old_license: (i % 4 != 0).then(|| "Standard".to_owned()),
+        position: if i.is_multiple_of(5) {
+            String::new()
+        } else {
+            "Rep".into()
+        },
+        is_admin: i.is_multiple_of(1000),
+        old_license: (!i.is_multiple_of(4)).then(|| "Standard".to_owned()),
         old_addons: (0..i % 3).map(|k| format!("Addon{k}")).collect(),
-        on_travel: i % 11 == 0,
+        on_travel: i.is_multiple_of(11),
         active: i % 100 != 1,
         source_row: None,
     }
@@ -320,7 +324,7 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
             let a = Assignment {
                 plan: Some("Engage".into()),
                 addons: (0..k % 2).map(|_| "Marketing".to_owned()).collect(),
-                username: (k % 3 != 0).then(|| Email::parse(&u.emails[0]).unwrap()),
+                username: (!k.is_multiple_of(3)).then(|| Email::parse(&u.emails[0]).unwrap()),
             };
             (u.user_id.clone(), a)
         })
@@ -331,7 +335,10 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
         .unwrap();
     let (read, read_sats) = t.store.load_roster(&id).await.unwrap();
     assert_eq!(read.len(), LARGE);
-    assert!(read == users, "the snapshot gives the roster back in upload order");
+    assert!(
+        read == users,
+        "the snapshot gives the roster back in upload order"
+    );
     assert_eq!(read_sats, sats);
     assert_eq!(t.store.load_draft(&id).await.unwrap().assignments, draft);
 

@@ -71,7 +71,7 @@ mod tests {
             row("a", Some("Admin"), None),
             row("b", None, Some("b@x.example")),
         ];
-        let [ids, plans, addons, users] = columns(&rows).unwrap();
+        let [ids, plans, addons, users] = columns(&rows).expect("plain values are carried");
         assert_eq!(ids, "a\u{1f}b");
         assert_eq!(plans, "Admin\u{1f}\u{1e}");
         assert_eq!(addons, "[]\u{1f}[]");
