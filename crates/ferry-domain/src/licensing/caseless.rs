@@ -23,13 +23,19 @@ impl PartialEq for Caseless<'_> {
 impl Eq for Caseless<'_> {}
 
 impl Hash for Caseless<'_> {
-    /// Hashes the UTF-8 bytes of the lowercase form in chunks, so that equal
-    /// values hash equally whichever mix of ASCII and non-ASCII they use.
+    /// Hashes the UTF-8 bytes of the lowercase form in 64-byte blocks counted
+    /// from the start, so that equal values make the very same `write` calls
+    /// whichever mix of ASCII and non-ASCII they use. That matters: only some
+    /// hashers (SipHash) give the same result for a byte stream however it is
+    /// split across writes; others (foldhash, used for the user-name check)
+    /// do not.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut buf = [0u8; 64];
+        const BLOCK: usize = 64;
+        let mut buf = [0u8; BLOCK];
         if self.0.is_ascii() {
-            // The common case, byte-wise: the same bytes the char path yields.
-            for chunk in self.0.as_bytes().chunks(buf.len()) {
+            // The common case, byte-wise: the same bytes the char path yields,
+            // in the same blocks.
+            for chunk in self.0.as_bytes().chunks(BLOCK) {
                 let out = &mut buf[..chunk.len()];
                 out.copy_from_slice(chunk);
                 out.make_ascii_lowercase();
@@ -37,14 +43,21 @@ impl Hash for Caseless<'_> {
             }
         } else {
             let mut len = 0;
+            let mut utf8 = [0u8; 4];
             for c in self.0.chars().flat_map(char::to_lowercase) {
-                if len + 4 > buf.len() {
-                    state.write(&buf[..len]);
-                    len = 0;
+                for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                    if len == BLOCK {
+                        state.write(&buf);
+                        len = 0;
+                    }
+                    buf[len] = b;
+                    len += 1;
                 }
-                len += c.encode_utf8(&mut buf[len..]).len();
             }
-            state.write(&buf[..len]);
+            // The ASCII path never writes an empty block.
+            if len > 0 {
+                state.write(&buf[..len]);
+            }
         }
         state.write_u8(0xff);
     }
@@ -54,6 +67,7 @@ impl Hash for Caseless<'_> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use std::hash::BuildHasher;
 
     #[test]
     fn equal_ignoring_case_and_hashing_alike() {
@@ -69,10 +83,18 @@ mod tests {
             // Chunked differently by the ASCII and the char path.
             (kelvin_long.as_str(), k_long.as_str()),
         ];
+        // foldhash, unlike SipHash, depends on how the bytes are split
+        // across writes: both hashers must agree on equal values.
+        let fold = foldhash::fast::FixedState::with_seed(7);
         for (a, b) in pairs {
             assert_eq!(Caseless(a), Caseless(b), "{a} {b}");
             let set: HashSet<_> = [Caseless(a), Caseless(b)].into_iter().collect();
             assert_eq!(set.len(), 1, "{a} and {b} hash alike");
+            assert_eq!(
+                fold.hash_one(Caseless(a)),
+                fold.hash_one(Caseless(b)),
+                "{a} and {b} hash alike with foldhash"
+            );
         }
         assert_ne!(Caseless("ann@x.de"), Caseless("anne@x.de"));
     }

@@ -15,7 +15,7 @@ use super::csv_common::{
 };
 use super::csv_reader::{CsvRows, ReadStop};
 use super::roster::{Roster, SourceUser};
-use super::rules::check_rules;
+use super::rules::check_rules_with_cards;
 use super::username::default_username;
 use crate::newtypes::Email;
 
@@ -36,6 +36,9 @@ pub struct ImportOutcome {
 
 /// No entry in `imported` for a roster position.
 const NO_ENTRY: usize = usize::MAX;
+/// The user's row assigns nothing: no entry in `imported` (so that later
+/// passes need not look at it to drop it), and no base entry kept either.
+const EMPTY_ROW: usize = usize::MAX - 1;
 
 /// Column positions in the uploaded file, by export column.
 struct Columns([usize; 10]);
@@ -79,6 +82,9 @@ pub fn import_assignment_csv<R: Read>(
     // touched, and growing a vector of a million entries would copy it.
     let mut imported: Vec<(String, Assignment)> = Vec::with_capacity(roster.users().len());
     let mut bad_username: HashSet<usize> = HashSet::new();
+    // Roster positions with the acting person's address on the card, found
+    // while each row's user is in cache anyway (the rest after the loop).
+    let mut on_card: Vec<usize> = Vec::new();
     let mut structure_broken = false;
     let mut data_rows = 0u64;
     // Files usually keep the export's order, so the next row is most likely
@@ -161,6 +167,15 @@ pub fn import_assignment_csv<R: Read>(
         let username_cell = trim(cell(Columns::USERNAME));
         let username = if username_cell.is_empty() {
             plan.as_ref().and_then(|_| default_username(user))
+        } else if let Some(own) = user
+            .emails()
+            .first()
+            .filter(|e| e.as_str() == username_cell)
+        {
+            // The user's own first address, byte for byte: it went through
+            // `Email::parse` when the roster was read, and parsing the same
+            // (trimmed) text again gives an equal value, so clone it.
+            Some(own.clone())
         } else {
             match Email::parse(username_cell) {
                 Ok(e) => Some(e),
@@ -179,15 +194,20 @@ pub fn import_assignment_csv<R: Read>(
                 }
             }
         };
+        if user.has_address(acting.as_str()) {
+            on_card.push(pos);
+        }
+        let a = Assignment {
+            plan,
+            addons,
+            username,
+        };
+        if a.is_empty() {
+            slot[pos] = EMPTY_ROW;
+            continue;
+        }
         slot[pos] = imported.len();
-        imported.push((
-            user.user_id().to_owned(),
-            Assignment {
-                plan,
-                addons,
-                username,
-            },
-        ));
+        imported.push((user.user_id().to_owned(), a));
     }
 
     if let Some(line) = rows.unbalanced_quote_line() {
@@ -199,7 +219,8 @@ pub fn import_assignment_csv<R: Read>(
     // as missing: noise that hides the real error.
     if !structure_broken {
         for (pos, user) in roster.users().iter().enumerate() {
-            if user.active() && seen_on[pos] == 0 {
+            // `seen_on` first: a walk over it is cheaper than over the roster.
+            if seen_on[pos] == 0 && user.active() {
                 let id = user.user_id();
                 let msg = format!(
                     "user '{id}' ({}) is missing: rows cannot be removed",
@@ -221,6 +242,9 @@ pub fn import_assignment_csv<R: Read>(
     let kept: Vec<(usize, &Assignment)> = (0..roster.users().len())
         .filter(|&pos| slot[pos] == NO_ENTRY)
         .filter_map(|pos| {
+            if roster.users()[pos].has_address(acting.as_str()) {
+                on_card.push(pos);
+            }
             let a = base.get(roster.users()[pos].user_id())?;
             (!a.is_empty()).then_some((pos, a))
         })
@@ -229,12 +253,11 @@ pub fn import_assignment_csv<R: Read>(
     let items: Vec<(usize, &Assignment)> = slot
         .iter()
         .enumerate()
-        .filter(|&(_, &i)| i != NO_ENTRY)
+        .filter(|&(_, &i)| i != NO_ENTRY && i != EMPTY_ROW)
         .map(|(pos, &i)| (pos, &imported[i].1))
-        .filter(|(_, a)| !a.is_empty())
         .chain(kept.iter().copied())
         .collect();
-    for v in check_rules(roster, catalogue, &items, acting) {
+    for v in check_rules_with_cards(roster, catalogue, &items, acting, on_card) {
         let pos = v.user_id.as_deref().and_then(|id| roster.position(id));
         // An unreadable user name was reported already; "required" would repeat it.
         if v.code == codes::USERNAME_REQUIRED && pos.is_some_and(|p| bad_username.contains(&p)) {
@@ -254,7 +277,6 @@ pub fn import_assignment_csv<R: Read>(
     // export's order), not inserted user by user. User ids are unique, so
     // the order the entries come in does not matter.
     let mut entries = imported;
-    entries.retain(|(_, a)| !a.is_empty());
     entries.extend(
         kept.iter()
             .map(|&(pos, a)| (roster.users()[pos].user_id().to_owned(), a.clone())),

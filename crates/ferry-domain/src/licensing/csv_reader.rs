@@ -142,12 +142,23 @@ impl Scan {
         }
         // One counting pass serves the common quote-free chunk; only a chunk
         // with quotes is walked again, from quote to quote, to track them.
-        let (breaks, quoted) = count_breaks_and_quotes(rest);
-        if !quoted {
+        let (breaks, quotes) = count_breaks_and_quotes(rest);
+        if quotes == 0 {
             self.line += breaks;
             return;
         }
         self.record_quoted = true;
+        // Quoted cells on one line (the usual case: a list cell holding a
+        // comma) end the chunk's only break, if any: every quote is on the
+        // current line, so only their parity and whether one opened matter.
+        if breaks == 0 || (breaks == 1 && rest.last() == Some(&b'\n')) {
+            if quotes >= 2 || !self.in_quote {
+                self.quote_line = self.line;
+            }
+            self.in_quote ^= quotes % 2 == 1;
+            self.line += breaks;
+            return;
+        }
         let mut pieces = rest.split(|&b| b == b'"');
         if let Some(before) = pieces.next() {
             self.line += newlines(before);
@@ -163,25 +174,35 @@ impl Scan {
     }
 }
 
-/// Line breaks in `bytes`, and whether it holds a quote character. Counts in
-/// byte-wide lanes over blocks of at most 255 bytes, which the compiler turns
-/// into SIMD; this runs over every byte of the file.
-fn count_breaks_and_quotes(bytes: &[u8]) -> (u64, bool) {
-    let (mut breaks, mut quoted) = (0u64, false);
+/// Line breaks and quote characters in `bytes`. Counts in byte-wide lanes
+/// over blocks of at most 255 bytes, which the compiler turns into SIMD; this
+/// runs over every byte of the file.
+fn count_breaks_and_quotes(bytes: &[u8]) -> (u64, u64) {
+    let (mut breaks, mut quotes) = (0u64, 0u64);
     for block in bytes.chunks(255) {
         let (mut n, mut q) = (0u8, 0u8);
         for &b in block {
             n += u8::from(b == b'\n');
-            q |= u8::from(b == b'"');
+            q += u8::from(b == b'"');
         }
         breaks += u64::from(n);
-        quoted |= q != 0;
+        quotes += u64::from(q);
     }
-    (breaks, quoted)
+    (breaks, quotes)
 }
 
+/// Line breaks in `bytes`, counted the same SIMD-friendly way: every record
+/// with a quoted cell is counted again for the breaks inside its cells.
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    let mut breaks = 0u64;
+    for block in bytes.chunks(255) {
+        let mut n = 0u8;
+        for &b in block {
+            n += u8::from(b == b'\n');
+        }
+        breaks += u64::from(n);
+    }
+    breaks
 }
 
 type Source<R> = BufReader<Chain<Cursor<Vec<u8>>, R>>;

@@ -52,6 +52,14 @@ fn unbalanced_quote_is_detected_with_its_line() {
     let (_, _, open) =
         rows(b"a,b\n1,\"ok \"\"quoted\"\"\"\n", CsvLimits::default()).expect("parses");
     assert_eq!(open, None);
+    // Records whose quotes all sit on one line take a shortcut; the line of a
+    // quote left open later must still be found, with LF and with CRLF.
+    let lf = b"a,b\n\"x, y\",\"z\"\n3,\"oops\n4,5\n".to_vec();
+    let crlf = b"a,b\r\n\"x, y\",\"z\"\r\n3,\"oops\r\n4,5\r\n".to_vec();
+    for input in [lf, crlf] {
+        let (_, _, open) = rows(&input, CsvLimits::default()).expect("parses");
+        assert_eq!(open, Some(3));
+    }
 }
 
 #[test]

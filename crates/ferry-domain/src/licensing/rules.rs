@@ -58,6 +58,23 @@ pub(crate) fn check_rules(
     items: &[(usize, &Assignment)],
     acting: &Email,
 ) -> Vec<RuleViolation> {
+    let on_card = (0..roster.users().len())
+        .filter(|&p| roster.users()[p].has_address(acting.as_str()))
+        .collect();
+    check_rules_with_cards(roster, catalogue, items, acting, on_card)
+}
+
+/// [`check_rules`], given the positions of the roster users with the acting
+/// person's address on their card (each once, any order). A large import
+/// finds them while it compares each row with its user anyway, instead of
+/// walking every roster entry again.
+pub(crate) fn check_rules_with_cards(
+    roster: &Roster,
+    catalogue: &Catalogue,
+    items: &[(usize, &Assignment)],
+    acting: &Email,
+    on_card: Vec<usize>,
+) -> Vec<RuleViolation> {
     let mut out = Vec::new();
     let mut counts = Counts {
         plans: vec![0; catalogue.plans().len()],
@@ -87,7 +104,7 @@ pub(crate) fn check_rules(
         duplicate_usernames(roster, items, &usernames, &mut out);
     }
     capacity(catalogue, &counts, &mut out);
-    acting_user(roster, items, &named_acting, acting, &mut out);
+    acting_user(roster, items, on_card, &named_acting, acting, &mut out);
     out
 }
 
@@ -273,18 +290,17 @@ fn capacity(catalogue: &Catalogue, counts: &Counts, out: &mut Vec<RuleViolation>
 
 /// The acting person's roster users (by address on the card or by chosen user
 /// name). If there are any, one of them must end with a plan.
-/// `named` holds the positions of the items whose user name is the acting
-/// person's.
+/// `on_card` holds the positions of the users with the acting person's address
+/// on their card, `named` those of the items whose user name is theirs.
 fn acting_user(
     roster: &Roster,
     items: &[(usize, &Assignment)],
+    on_card: Vec<usize>,
     named: &[usize],
     acting: &Email,
     out: &mut Vec<RuleViolation>,
 ) {
-    let mut acting_pos: Vec<usize> = (0..roster.users().len())
-        .filter(|&p| roster.users()[p].has_address(acting.as_str()))
-        .collect();
+    let mut acting_pos = on_card;
     for &pos in named {
         if !acting_pos.contains(&pos) {
             acting_pos.push(pos);
