@@ -125,13 +125,20 @@ async fn take(
         if let Some(job) = deps.store.job_started(job_id, worker).await? {
             return Ok(Some(job));
         }
-        if let Some(existing) = deps.store.get_job(job_id).await? {
-            tracing::info!(job_id, state = %existing.state, "job already finished; acknowledging redelivery");
-            return Ok(None);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(job_id, "no job row for message; its start was rolled back");
-            return Ok(None);
+        match deps.store.get_job(job_id).await? {
+            Some(existing) if existing.state.is_finished() => {
+                tracing::info!(job_id, state = %existing.state, "job already finished; acknowledging redelivery");
+                return Ok(None);
+            }
+            // Still queued: the start committed between the two reads above
+            // (the row was not visible to `job_started`, then was). Take it on
+            // the next round; acknowledging here left the job queued forever.
+            Some(_) => {}
+            None if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(job_id, "no job row for message; its start was rolled back");
+                return Ok(None);
+            }
+            None => {}
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
