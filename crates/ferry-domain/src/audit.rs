@@ -414,9 +414,7 @@ pub fn draft_change(
     after_version: i64,
 ) -> (Value, Value) {
     let none = Assignment::default();
-    let mut b = serde_json::Map::new();
-    let mut a = serde_json::Map::new();
-    let mut changed = 0usize;
+    let mut log = DraftChangeLog::default();
     // One walk over both sorted maps: a million-user import is audited
     // without a set of every id or a lookup per user.
     let mut old_it = before.iter().peekable();
@@ -443,25 +441,69 @@ pub fn draft_change(
                 _ => break,
             },
         };
-        if old == new {
-            continue;
-        }
-        changed += 1;
-        if changed <= MAX_LISTED_USERS {
-            b.insert(id.clone(), assignment_json(old));
-            a.insert(id.clone(), assignment_json(new));
-        }
+        log.push(id, old, new);
     }
-    let before = serde_json::json!({"draft_version": before_version, "users": b});
-    let mut after = serde_json::json!({
-        "draft_version": after_version,
-        "users": a,
-        "changed": changed,
-    });
-    if changed > MAX_LISTED_USERS {
-        after["omitted"] = Value::from(changed - MAX_LISTED_USERS);
+    log.finish(before_version, after_version)
+}
+
+/// The users a draft change touched, gathered in any order (a streamed
+/// import meets them in file order): all are counted, and the
+/// [`MAX_LISTED_USERS`] smallest user ids are kept with their before and
+/// after, so memory stays bounded however many users changed and the record
+/// lists the same users [`draft_change`] would.
+#[derive(Debug, Default)]
+pub struct DraftChangeLog {
+    listed: BTreeMap<String, (Value, Value)>,
+    changed: usize,
+}
+
+impl DraftChangeLog {
+    /// Notes one user's entry before and after (empty = no licence); equal
+    /// ones are no change and ignored. Each user at most once.
+    pub fn push(&mut self, user_id: &str, old: &Assignment, new: &Assignment) {
+        if old == new || (old.is_empty() && new.is_empty()) {
+            return;
+        }
+        self.changed += 1;
+        if self.listed.len() >= MAX_LISTED_USERS {
+            match self.listed.last_key_value() {
+                Some((last, _)) if last.as_str() > user_id => {
+                    self.listed.pop_last();
+                }
+                _ => return,
+            }
+        }
+        self.listed.insert(
+            user_id.to_owned(),
+            (assignment_json(old), assignment_json(new)),
+        );
     }
-    (before, after)
+
+    /// Users whose entry changed.
+    pub fn changed(&self) -> usize {
+        self.changed
+    }
+
+    /// The `(before, after)` JSON objects of the audit record.
+    pub fn finish(self, before_version: i64, after_version: i64) -> (Value, Value) {
+        let mut b = serde_json::Map::new();
+        let mut a = serde_json::Map::new();
+        for (id, (old, new)) in self.listed {
+            b.insert(id.clone(), old);
+            a.insert(id, new);
+        }
+        let changed = self.changed;
+        let before = serde_json::json!({"draft_version": before_version, "users": b});
+        let mut after = serde_json::json!({
+            "draft_version": after_version,
+            "users": a,
+            "changed": changed,
+        });
+        if changed > MAX_LISTED_USERS {
+            after["omitted"] = Value::from(changed - MAX_LISTED_USERS);
+        }
+        (before, after)
+    }
 }
 
 fn assignment_json(a: &Assignment) -> Value {

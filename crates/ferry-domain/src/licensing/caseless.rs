@@ -4,6 +4,20 @@
 
 use std::hash::{Hash, Hasher};
 
+use crate::newtypes::Email;
+
+/// The lowercase form [`Caseless`] compares by, as an owned text: kept beside
+/// each stored user name, so that a database can find repeated names
+/// (ignoring case) with a plain `GROUP BY`. Two names are equal ignoring case
+/// exactly when their keys are equal.
+pub fn username_key(name: &Email) -> String {
+    let s = name.as_str();
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
 /// A string that equals and hashes like its lowercase form.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caseless<'a>(pub &'a str);

@@ -1,6 +1,8 @@
 //! Unit tests of the CSV import: one per rule, plus the round trip.
 
 use super::*;
+use crate::licensing::RuleViolation;
+use crate::licensing::codes;
 use crate::licensing::csv_export::{write_assignment_csv, write_error_report_csv};
 use crate::licensing::test_support::{acting, assign, catalogue, draft, roster};
 

@@ -16,6 +16,8 @@ mod csv_common;
 mod csv_export;
 mod csv_import;
 mod csv_reader;
+mod import_batch;
+mod import_check;
 mod overview;
 mod preflight;
 mod review;
@@ -34,7 +36,12 @@ pub use bulk::{BulkEdit, apply_bulk_edit};
 pub use catalogue::{AddOn, AddOnInput, Catalogue, CatalogueInput, Plan, PlanInput};
 pub use csv_common::{CsvFailure, CsvLimits, neutralise, unneutralise};
 pub use csv_export::{write_assignment_csv, write_error_report_csv};
-pub use csv_import::{ImportFailure, ImportOutcome, import_assignment_csv};
+pub use caseless::username_key;
+pub use csv_import::{ImportOutcome, import_assignment_csv};
+pub use import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportReader, ReadEnd};
+pub use import_check::{
+    DraftChange, ImportCheck, ImportSummary, NameHolder, StoredUser, Unrowed, UserRef,
+};
 pub use overview::{Overview, OverviewLine, overview};
 pub use preflight::{
     Check, CheckStatus, PreflightInput, PreflightReport, check_ids, run_preflight,

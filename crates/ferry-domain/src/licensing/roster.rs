@@ -92,6 +92,20 @@ pub struct SourceUser {
 }
 
 impl SourceUser {
+    /// One user checked on its own, as [`Roster::from_inputs`] checks each
+    /// (the checks across users, such as unique ids, are the roster's): how
+    /// a store hands out the users of a stored roster a batch at a time,
+    /// re-checked rather than trusted.
+    pub fn checked(input: &RosterUserInput) -> Result<SourceUser, Vec<RowError>> {
+        let at = Locator {
+            row: input.source_row,
+            list: "users",
+            index: 0,
+        };
+        let mut errors = Vec::new();
+        check_user(input, &at, &mut errors).ok_or(errors)
+    }
+
     pub fn user_id(&self) -> &str {
         &self.user_id
     }

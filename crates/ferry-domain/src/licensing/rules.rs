@@ -76,10 +76,7 @@ pub(crate) fn check_rules_with_cards(
     on_card: Vec<usize>,
 ) -> Vec<RuleViolation> {
     let mut out = Vec::new();
-    let mut counts = Counts {
-        plans: vec![0; catalogue.plans().len()],
-        addons: vec![0; catalogue.addons().len()],
-    };
+    let mut counts = Counts::new(catalogue);
     // One pass over the items reads each user name once: hashed for the
     // duplicate check, compared with the acting person's.
     let me = Caseless(acting.as_str());
@@ -109,13 +106,22 @@ pub(crate) fn check_rules_with_cards(
 }
 
 /// Users per plan and per add-on, by catalogue position.
-struct Counts {
+pub(crate) struct Counts {
     plans: Vec<u64>,
     addons: Vec<u64>,
 }
 
+impl Counts {
+    pub(crate) fn new(catalogue: &Catalogue) -> Self {
+        Self {
+            plans: vec![0; catalogue.plans().len()],
+            addons: vec![0; catalogue.addons().len()],
+        }
+    }
+}
+
 /// The rules about one user's own assignment; counts their plan and add-ons.
-fn check_one<'r>(
+pub(crate) fn check_one<'r>(
     catalogue: &Catalogue,
     user_id: impl Fn() -> &'r str,
     a: &Assignment,
@@ -253,7 +259,7 @@ fn duplicate_usernames(
 }
 
 /// Plans and add-ons over their contract capacity, one violation each.
-fn capacity(catalogue: &Catalogue, counts: &Counts, out: &mut Vec<RuleViolation>) {
+pub(crate) fn capacity(catalogue: &Catalogue, counts: &Counts, out: &mut Vec<RuleViolation>) {
     for (plan, &n) in catalogue.plans().iter().zip(&counts.plans) {
         if n > u64::from(plan.capacity) {
             let cap = plan.capacity;
