@@ -35,7 +35,7 @@ pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
-pub use licensing::ImportRecord;
+pub use licensing::{DraftImport, ImportRecord};
 pub use migrations::{MigrationFilter, MigrationRecord, Page};
 pub use stats::Stats;
 pub use webhooks::{
@@ -173,7 +173,9 @@ impl Store {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        licensing::backfill_username_keys(&store).await?;
+        Ok(store)
     }
 
     /// Starts a transaction. SQLite gets `BEGIN IMMEDIATE`: a deferred

@@ -6,12 +6,16 @@
 //! `insert_json_rows`), never one round trip per row.
 
 use ferry_domain::licensing::{
-    Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput,
+    Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput, username_key,
 };
 use sqlx::{Any, Row, Transaction};
 
 mod delimited;
+mod import;
 mod json_read;
+
+pub use import::DraftImport;
+pub(crate) use import::backfill_username_keys;
 
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
@@ -112,11 +116,12 @@ async fn insert_json_rows<T: serde::Serialize>(
     Ok(())
 }
 
-const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
+const ASSIGNMENT_COLUMNS: [(&str, &str); 5] = [
     ("user_id", "text"),
     ("plan", "text"),
     ("addons", "text"),
     ("username", "text"),
+    ("username_key", "text"),
 ];
 
 /// One draft or committed row as `insert_json_rows` writes it.
@@ -127,6 +132,8 @@ struct AssignmentRow<'a> {
     /// A JSON list inside the row's JSON: the column is text.
     addons: String,
     username: Option<&'a str>,
+    /// `username_key` of the user name (migration 0009).
+    username_key: Option<String>,
 }
 
 async fn insert_assignments<'a>(
@@ -145,6 +152,7 @@ async fn insert_assignments<'a>(
                 plan: a.plan.as_deref(),
                 addons: json(&a.addons)?,
                 username: a.username.as_ref().map(|u| u.as_str()),
+                username_key: a.username.as_ref().map(username_key),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -154,13 +162,14 @@ async fn insert_assignments<'a>(
     let sql = delimited::insert_sql(table);
     for batch in rows.chunks(JSON_BATCH_ROWS) {
         match delimited::columns(batch) {
-            Some([ids, plans, addons, usernames]) => {
+            Some([ids, plans, addons, usernames, keys]) => {
                 sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(migration_id)
                     .bind(ids)
                     .bind(plans)
                     .bind(addons)
                     .bind(usernames)
+                    .bind(keys)
                     .execute(&mut **tx)
                     .await?;
             }

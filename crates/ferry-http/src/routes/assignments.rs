@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use ferry_domain::Permission;
 use ferry_domain::audit::AuditAction;
+use ferry_domain::Email;
 use ferry_domain::licensing::{
-    BulkEdit, Draft, ImportFailure, RuleViolation, apply_bulk_edit, import_assignment_csv,
-    write_assignment_csv, write_error_report_csv,
+    BulkEdit, Draft, RuleViolation, apply_bulk_edit, write_assignment_csv, write_error_report_csv,
 };
 use ferry_store::{IdempotencyClaim, Idempotent, ImportRecord, StoreError};
 use serde::Serialize;
@@ -17,10 +17,12 @@ use crate::auth::Caller;
 use crate::extract::{idempotency_key_header, json_body, not_modified, parse_id, replay};
 use crate::problem::{ApiError, Problem};
 use crate::routes::audit;
-use crate::routes::licensing::load_licensing;
+use crate::routes::licensing::{load_catalogue, load_licensing, require_draft};
 use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
 use crate::stream::{HashingReader, content_type_is, parse_streamed};
+
+mod streamed;
 
 /// The idempotency scope of a CSV import: per migration.
 fn import_operation(migration_id: &str) -> String {
@@ -40,17 +42,23 @@ fn draft_response(d: &Draft) -> HttpResponse {
 /// `If-Match` of draft edits: the draft's ETag (`"d<version>"`), or `*`
 /// for "whatever it is now" (RFC 9110).
 fn expected_draft_version(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
+    Ok(if_match_version(req)?.unwrap_or(current))
+}
+
+/// The version `If-Match` names; `None` for `*`.
+fn if_match_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let raw = req.headers().get(header::IF_MATCH).ok_or_else(|| {
         ApiError::BadHeader("If-Match with the draft's ETag is required to edit it".into())
     })?;
     let v = raw.to_str().unwrap_or_default().trim();
     if v == "*" {
-        return Ok(current);
+        return Ok(None);
     }
     v.trim_start_matches("W/")
         .trim_matches('"')
         .trim_start_matches('d')
         .parse::<i64>()
+        .map(Some)
         .map_err(|_| {
             ApiError::BadHeader("If-Match must be the draft's ETag, e.g. \"d3\", or *".into())
         })
@@ -278,39 +286,33 @@ pub async fn import_csv(
     // Phase times go to the log line of an applied import: on a large
     // roster they show at once whether the database or the rules dominate.
     let started = std::time::Instant::now();
-    let l = load_licensing(&state, &caller, &id).await?;
-    let loaded = started.elapsed();
-    l.require_draft()?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    require_draft(&m)?;
     let expected = if req.headers().contains_key(header::IF_MATCH) {
-        Some(expected_draft_version(&req, l.draft.version)?)
+        if_match_version(&req)?
     } else {
         None
     };
-    if let Some(e) = expected
-        && e != l.draft.version
-    {
-        return Err(ApiError::PreconditionFailed(e));
-    }
-    let acting = l.acting()?;
-    let migration_id = l.migration.id.clone();
-    let base_version = l.draft.version;
-    let (outcome, hash, before) = parse_streamed(payload, limits.max_bytes, move |r| {
+    let job = streamed::ImportJob {
+        rt: tokio::runtime::Handle::current(),
+        store: state.store.clone(),
+        migration_id: m.id.clone(),
+        expected,
+        catalogue: load_catalogue(&state, &m.id).await?,
+        acting: Email::parse(&m.migrator_email).map_err(|e| ApiError::Internal(e.message))?,
+        limits,
+    };
+    let migration_id = m.id.clone();
+    let (verdict, hash) = parse_streamed(payload, limits.max_bytes, move |r| {
         let mut body = HashingReader::new(r);
-        let outcome = import_assignment_csv(
-            &mut body,
-            &l.roster,
-            &l.catalogue,
-            &l.draft.assignments,
-            &acting,
-            limits,
-        );
-        (outcome, body.finish(), l.draft)
+        let verdict = streamed::run(&job, &mut body);
+        (verdict, body.finish())
     })
     .await?;
     let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
     let validated = started.elapsed();
-    match outcome {
-        Ok(ok) => {
+    match verdict? {
+        streamed::Verdict::Valid(import, summary) => {
             let hash = hash.map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
             let operation = import_operation(&migration_id);
             let idem = idem_key.as_deref().map(|key| Idempotent {
@@ -319,29 +321,23 @@ pub async fn import_csv(
                 key,
                 request_hash: &hash,
             });
+            let (rows, changed) = (summary.rows, summary.changed());
             let answer = |version: i64| ImportApplied {
                 import_id: import_id.clone(),
-                rows: ok.rows,
-                changed: ok.changed,
+                rows,
+                changed,
                 draft_version: version,
             };
-            let claim = state
-                .store
-                .save_draft_once(
-                    &migration_id,
-                    Some(base_version),
-                    Some(&before.assignments),
-                    &ok.assignments,
-                    idem,
-                    |version| {
-                        (
-                            200,
-                            serde_json::to_string(&answer(version)).unwrap_or_default(),
-                        )
-                    },
-                )
+            let before_version = import.version() - 1;
+            let claim = import
+                .commit(&state.store, idem, |version| {
+                    (
+                        200,
+                        serde_json::to_string(&answer(version)).unwrap_or_default(),
+                    )
+                })
                 .await
-                .map_err(|e| stale(e, base_version))?;
+                .map_err(|e| streamed::version_error(e, expected))?;
             let version = match claim {
                 IdempotencyClaim::Fresh(version) => version,
                 // The same key raced in concurrently and won.
@@ -349,25 +345,22 @@ pub async fn import_csv(
             };
             let saved = started.elapsed();
             record(&state, &import_id, &migration_id, true, &[]).await?;
-            audit::draft_changed(
+            audit::draft_change_recorded(
                 &state,
                 &caller,
                 AuditAction::DraftImported,
                 &migration_id,
                 Some(&import_id),
-                &before,
-                &ok.assignments,
-                version,
+                summary.log.finish(before_version, version),
             )
             .await;
             tracing::info!(
                 import_id = %import_id,
                 migration_id = %migration_id,
-                rows = ok.rows,
-                changed = ok.changed,
-                load_ms = loaded.as_millis() as u64,
-                validate_ms = (validated - loaded).as_millis() as u64,
-                save_ms = (saved - validated).as_millis() as u64,
+                rows,
+                changed,
+                check_and_write_ms = validated.as_millis() as u64,
+                commit_ms = (saved - validated).as_millis() as u64,
                 total_ms = started.elapsed().as_millis() as u64,
                 "csv import applied"
             );
@@ -375,11 +368,11 @@ pub async fn import_csv(
                 .insert_header((header::ETAG, format!("\"d{version}\"")))
                 .json(answer(version)))
         }
-        Err(ImportFailure::TooLarge { limit_name, limit }) => Err(ApiError::LimitExceeded {
+        streamed::Verdict::TooLarge { limit_name, limit } => Err(ApiError::LimitExceeded {
             name: limit_name,
             limit,
         }),
-        Err(ImportFailure::Invalid(violations)) => {
+        streamed::Verdict::Invalid(violations) => {
             record(&state, &import_id, &migration_id, false, &violations).await?;
             Err(ApiError::InvalidCsv {
                 violations,

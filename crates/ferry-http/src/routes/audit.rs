@@ -367,7 +367,21 @@ pub(crate) async fn draft_changed(
     after: &Assignments,
     after_version: i64,
 ) {
-    let (b, a) = draft_change(&before.assignments, before.version, after, after_version);
+    let change = draft_change(&before.assignments, before.version, after, after_version);
+    draft_change_recorded(state, caller, action, migration_id, subject, change).await;
+}
+
+/// A draft change given as its audit before/after (see
+/// `ferry_domain::audit::DraftChangeLog`): how the streamed import, which
+/// never holds either draft whole, records what it changed.
+pub(crate) async fn draft_change_recorded(
+    state: &AppState,
+    caller: &Caller,
+    action: AuditAction,
+    migration_id: &str,
+    subject: Option<&str>,
+    (b, a): (Value, Value),
+) {
     let mut event = by(caller, action)
         .migration(migration_id)
         .before(b)

@@ -1,0 +1,339 @@
+//! The store's side of the streamed CSV import: one transaction that the
+//! import drives batch by batch (`ferry_domain::licensing::ImportCheck`
+//! holds the rules). Each batch's users are read with their draft entries in
+//! one query, the batch's changes are written into the draft at once, and
+//! the repeated-user-name rule asks the database after the last batch. A
+//! rejected file rolls the transaction back (dropping a [`DraftImport`]
+//! does), so nothing of it is ever seen; a valid one commits with the
+//! draft's new version and, under an `Idempotency-Key`, the answer.
+//!
+//! While an import runs, the draft's `licensing` row is locked (PostgreSQL)
+//! or the database is (SQLite, one writer at a time): a concurrent edit of the
+//! same draft waits, then finds the version moved (412).
+
+use ferry_domain::Email;
+use ferry_domain::licensing::{
+    Assignment, DraftChange, NameHolder, RosterUserInput, SourceUser, StoredUser,
+};
+use serde::Deserialize;
+use sqlx::{Any, Row, Transaction};
+
+use super::{bump_draft_version, delete_users, insert_assignments};
+use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
+use crate::{Backend, Result, Store, StoreError};
+
+/// An import in progress: its transaction and the version it will commit.
+pub struct DraftImport {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+    migration_id: String,
+    version: i64,
+    written: usize,
+}
+
+/// A roster row with the user's draft entry, as the batch query spells it.
+#[derive(Deserialize)]
+struct ImportRow {
+    seq: i64,
+    user_id: String,
+    full_name: String,
+    emails: Vec<String>,
+    user_group: String,
+    position: String,
+    is_admin: i64,
+    old_license: Option<String>,
+    old_addons: Vec<String>,
+    on_travel: i64,
+    active: i64,
+    /// Whether the user has a draft entry (the three fields below).
+    entry: bool,
+    plan: Option<String>,
+    addons: Option<Vec<String>>,
+    username: Option<Email>,
+}
+
+impl ImportRow {
+    fn into_stored(self) -> Result<StoredUser> {
+        let input = RosterUserInput {
+            user_id: self.user_id,
+            full_name: self.full_name,
+            emails: self.emails,
+            group: self.user_group,
+            position: self.position,
+            is_admin: self.is_admin != 0,
+            old_license: self.old_license,
+            old_addons: self.old_addons,
+            on_travel: self.on_travel != 0,
+            active: self.active != 0,
+            source_row: None,
+        };
+        let user = SourceUser::checked(&input).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "stored roster user '{}' fails its checks: {} errors",
+                input.user_id,
+                e.len()
+            ))
+        })?;
+        let entry = self.entry.then(|| Assignment {
+            plan: self.plan,
+            addons: self.addons.unwrap_or_default(),
+            username: self.username,
+        });
+        Ok(StoredUser {
+            pos: usize::try_from(self.seq)
+                .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?,
+            user,
+            entry,
+        })
+    }
+}
+
+/// The JSON batch of roster rows joined with their draft entries; `filter`
+/// is SQL over `r` with `$1` the migration (constants of this module only).
+fn batch_sql(backend: Backend, filter: &str) -> String {
+    let from = format!(
+        "FROM roster_users r LEFT JOIN draft_assignments d \
+         ON d.migration_id = r.migration_id AND d.user_id = r.user_id \
+         WHERE r.migration_id = $1 AND {filter}"
+    );
+    match backend {
+        Backend::Postgres => format!(
+            "SELECT json_agg(json_build_object('seq', r.seq, 'user_id', r.user_id, \
+             'full_name', r.full_name, 'emails', r.emails::json, 'user_group', r.user_group, \
+             'position', r.position, 'is_admin', r.is_admin, 'old_license', r.old_license, \
+             'old_addons', r.old_addons::json, 'on_travel', r.on_travel, 'active', r.active, \
+             'entry', d.user_id IS NOT NULL, 'plan', d.plan, 'addons', d.addons::json, \
+             'username', d.username) ORDER BY r.seq)::text AS batch {from}"
+        ),
+        Backend::Sqlite => format!(
+            "SELECT json_group_array(json_object('seq', r.seq, 'user_id', r.user_id, \
+             'full_name', r.full_name, 'emails', json(r.emails), 'user_group', r.user_group, \
+             'position', r.position, 'is_admin', r.is_admin, 'old_license', r.old_license, \
+             'old_addons', json(r.old_addons), 'on_travel', r.on_travel, 'active', r.active, \
+             'entry', json(CASE WHEN d.user_id IS NULL THEN 'false' ELSE 'true' END), \
+             'plan', d.plan, 'addons', json(d.addons), 'username', d.username) ORDER BY r.seq) \
+             AS batch {from}"
+        ),
+    }
+}
+
+fn decode(text: Option<String>) -> Result<Vec<StoredUser>> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<ImportRow> = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("roster batch: {e}")))?;
+    rows.into_iter().map(ImportRow::into_stored).collect()
+}
+
+impl Store {
+    /// Starts an import into the draft of `migration_id`. With `expected`
+    /// (the client's `If-Match`), a draft at another version is
+    /// [`StoreError::VersionMismatch`]; the draft's version moves by one when
+    /// the import commits.
+    pub async fn begin_draft_import(
+        &self,
+        migration_id: &str,
+        expected: Option<i64>,
+    ) -> Result<DraftImport> {
+        let mut tx = self.begin().await?;
+        let version = bump_draft_version(&mut tx, migration_id, expected).await?;
+        Ok(DraftImport {
+            tx,
+            backend: self.backend,
+            migration_id: migration_id.to_owned(),
+            version,
+            written: 0,
+        })
+    }
+}
+
+impl DraftImport {
+    /// The draft version the import commits as.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The roster users with these ids (unknown ones left out), each with
+    /// the draft entry as it is now in this transaction.
+    pub async fn users(&mut self, ids: &[&str]) -> Result<Vec<StoredUser>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = match self.backend {
+            Backend::Postgres => "r.user_id IN (SELECT json_array_elements_text($2::json))",
+            Backend::Sqlite => "r.user_id IN (SELECT value FROM json_each($2))",
+        };
+        let payload = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let text: Option<String> =
+            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, list)))
+                .bind(&self.migration_id)
+                .bind(payload)
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("batch")?;
+        decode(text)
+    }
+
+    /// Roster users at positions `from..from + limit` (only inactive ones if
+    /// `inactive_only`), in roster order, with their draft entries.
+    pub async fn roster_page(
+        &mut self,
+        from: usize,
+        limit: usize,
+        inactive_only: bool,
+    ) -> Result<Vec<StoredUser>> {
+        let filter = if inactive_only {
+            "r.seq >= $2 AND r.seq < $3 AND r.active = 0"
+        } else {
+            "r.seq >= $2 AND r.seq < $3"
+        };
+        let text: Option<String> =
+            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, filter)))
+                .bind(&self.migration_id)
+                .bind(from as i64)
+                .bind((from + limit) as i64)
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("batch")?;
+        decode(text)
+    }
+
+    /// Users in the roster, and how many of them are active.
+    pub async fn roster_size(&mut self) -> Result<(usize, usize)> {
+        let mut count = async |sql: &'static str| -> Result<usize> {
+            let n: i64 = sqlx::query(sql)
+                .bind(&self.migration_id)
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("n")?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        let all = count("SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1").await?;
+        let active = count(
+            "SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1 AND active = 1",
+        )
+        .await?;
+        Ok((all, active))
+    }
+
+    /// Applies a batch's changes to the draft: old entries deleted, new
+    /// ones written, a statement or two per batch.
+    pub async fn write(&mut self, changes: &[DraftChange]) -> Result<()> {
+        let gone: Vec<&String> = changes
+            .iter()
+            .filter(|c| c.had_entry)
+            .map(|c| &c.user_id)
+            .collect();
+        if !gone.is_empty() {
+            delete_users(&mut self.tx, self.backend, &self.migration_id, &gone).await?;
+        }
+        let rows: Vec<(&String, &Assignment)> = changes
+            .iter()
+            .filter_map(|c| c.after.as_ref().map(|a| (&c.user_id, a)))
+            .collect();
+        if !rows.is_empty() {
+            insert_assignments(
+                &mut self.tx,
+                self.backend,
+                "draft_assignments",
+                &self.migration_id,
+                rows,
+            )
+            .await?;
+        }
+        self.written += changes.len();
+        Ok(())
+    }
+
+    /// The entries of the draft, as this transaction has it now, whose user
+    /// name another entry also has (ignoring case: `username_key`).
+    pub async fn repeated_usernames(&mut self) -> Result<Vec<NameHolder>> {
+        let rows = sqlx::query(
+            "SELECT r.seq AS seq, d.user_id AS user_id, d.username AS username \
+             FROM draft_assignments d JOIN roster_users r \
+             ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
+             WHERE d.migration_id = $1 AND d.username_key IN (\
+               SELECT username_key FROM draft_assignments \
+               WHERE migration_id = $1 AND username_key IS NOT NULL \
+               GROUP BY username_key HAVING COUNT(*) > 1)",
+        )
+        .bind(&self.migration_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                let name: String = r.try_get("username")?;
+                Ok(NameHolder {
+                    pos: usize::try_from(seq)
+                        .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?,
+                    user_id: r.try_get("user_id")?,
+                    username: Email::parse(&name)
+                        .map_err(|e| StoreError::Corrupt(format!("stored user name: {}", e.message)))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends the import without a trace.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// Commits the import. Under an `Idempotency-Key` the key is claimed
+    /// here, with the answer `render` makes from the new version; a key a
+    /// concurrent request claimed first gives its answer back and this
+    /// import is rolled back.
+    pub async fn commit(
+        mut self,
+        store: &Store,
+        idem: Option<Idempotent<'_>>,
+        render: impl FnOnce(i64) -> (u16, String),
+    ) -> Result<IdempotencyClaim<i64>> {
+        if let Some(idem) = &idem {
+            if let Some(previous) = claim(&mut self.tx, idem).await? {
+                return Ok(IdempotencyClaim::Replay(previous));
+            }
+            let (status, body) = render(self.version);
+            finish_claim(&mut self.tx, idem, status, &body).await?;
+        }
+        self.tx.commit().await?;
+        store.analyze_soon("draft_assignments", self.written);
+        Ok(IdempotencyClaim::Fresh(self.version))
+    }
+}
+
+/// Fills `username_key` of draft rows written before migration 0009, in
+/// pages; a no-op once every row has its key.
+pub(crate) async fn backfill_username_keys(store: &Store) -> Result<()> {
+    loop {
+        let rows = sqlx::query(
+            "SELECT migration_id, user_id, username FROM draft_assignments \
+             WHERE username IS NOT NULL AND username_key IS NULL LIMIT 1000",
+        )
+        .fetch_all(&store.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = store.begin().await?;
+        for r in rows {
+            let name: String = r.try_get("username")?;
+            let key = Email::parse(&name)
+                .map(|e| ferry_domain::licensing::username_key(&e))
+                .unwrap_or_else(|_| name.to_lowercase());
+            sqlx::query(
+                "UPDATE draft_assignments SET username_key = $1 \
+                 WHERE migration_id = $2 AND user_id = $3",
+            )
+            .bind(key)
+            .bind(r.try_get::<String, _>("migration_id")?)
+            .bind(r.try_get::<String, _>("user_id")?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+}
