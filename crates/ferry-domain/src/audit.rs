@@ -524,6 +524,42 @@ mod tests {
     use super::*;
     use crate::Email;
 
+    /// A streamed import meets changed users in file order, not id order:
+    /// the log must still list the same users, and count all of them.
+    #[test]
+    fn change_log_in_any_order_lists_what_the_sorted_walk_lists() {
+        let entry = |plan: &str| Assignment {
+            plan: Some(plan.to_owned()),
+            ..Assignment::default()
+        };
+        let n = 2 * MAX_LISTED_USERS + 57;
+        let before: Assignments = (0..n)
+            .map(|i| (format!("u{i:06}"), entry("Basic")))
+            .collect();
+        let after: Assignments = (0..n)
+            .map(|i| {
+                (
+                    format!("u{i:06}"),
+                    entry(if i % 3 == 0 { "Basic" } else { "Admin" }),
+                )
+            })
+            .chain([("new".to_owned(), entry("Engage"))])
+            .collect();
+        let sorted = draft_change(&before, 4, &after, 5);
+        let mut log = DraftChangeLog::default();
+        let none = Assignment::default();
+        // Reverse order: every id arrives after the ones it must displace.
+        for (id, new) in after.iter().rev() {
+            log.push(id, before.get(id).unwrap_or(&none), new);
+        }
+        let expected_changed = (0..n).filter(|i| i % 3 != 0).count() + 1;
+        assert_eq!(log.changed(), expected_changed);
+        let streamed = log.finish(4, 5);
+        assert_eq!(streamed, sorted);
+        assert_eq!(streamed.1["changed"], expected_changed);
+        assert_eq!(streamed.1["omitted"], expected_changed - MAX_LISTED_USERS);
+    }
+
     fn fields(i: i64) -> AuditFields {
         AuditFields {
             at: format!("2026-01-01T00:00:{i:02}.000000Z"),

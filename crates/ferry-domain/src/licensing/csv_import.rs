@@ -43,6 +43,28 @@ pub fn import_assignment_csv<R: Read>(
     acting: &Email,
     limits: CsvLimits,
 ) -> Result<ImportOutcome, ImportFailure> {
+    import_in_batches(
+        reader,
+        roster,
+        catalogue,
+        base,
+        acting,
+        limits,
+        IMPORT_BATCH_ROWS,
+    )
+}
+
+/// [`import_assignment_csv`] with batches of `batch_rows` rows: the verdict
+/// must not depend on where the batches split the file.
+pub(crate) fn import_in_batches<R: Read>(
+    reader: R,
+    roster: &Roster,
+    catalogue: &Catalogue,
+    base: &Assignments,
+    acting: &Email,
+    limits: CsvLimits,
+    batch_rows: usize,
+) -> Result<ImportOutcome, ImportFailure> {
     let mut file = ImportReader::open(reader, limits)?;
     let users = roster.users();
     let mut check = ImportCheck::new(catalogue, acting, users.len());
@@ -63,7 +85,7 @@ pub fn import_assignment_csv<R: Read>(
     // the next user: checking that first skips a hash lookup (a cache miss
     // in a million-entry table) on almost every row.
     let mut expected = 0usize;
-    while let Some(batch) = file.next_batch(IMPORT_BATCH_ROWS)? {
+    while let Some(batch) = file.next_batch(batch_rows)? {
         changes.extend(check.check_batch(&batch, |uid| {
             let pos = users
                 .get(expected)

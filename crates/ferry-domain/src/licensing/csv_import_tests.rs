@@ -362,3 +362,59 @@ fn error_report_of_an_import() {
     let text = String::from_utf8(buf).expect("utf8");
     assert!(text.contains("2,New License,'=1+1,unknown_plan,"), "{text}");
 }
+
+/// The streamed import must decide the same wherever the batches split the
+/// file: duplicates, missing rows, repeated user names, capacity and the
+/// acting person are rules over the whole file, and span batches.
+#[test]
+fn the_verdict_does_not_depend_on_batch_boundaries() {
+    use super::import_in_batches;
+    let t = table();
+    let mut files: Vec<(Vec<u8>, Option<&str>)> = vec![(render(&t, b','), None)];
+    let mut dup = t.clone();
+    dup.push(t[1].clone());
+    files.push((render(&dup, b';'), Some("duplicate_row")));
+    let mut gone = t.clone();
+    gone.remove(2);
+    files.push((render(&gone, b','), Some("missing_user")));
+    let mut names = t.clone();
+    set(&mut names, 4, LICENSE, "Basic");
+    set(&mut names, 4, USERNAME, "ANN@acme.example");
+    files.push((render(&names, b','), Some("duplicate_username")));
+    let mut over = t.clone();
+    for r in 2..=4 {
+        set(&mut over, r, LICENSE, "Engage");
+    }
+    files.push((render(&over, b','), Some("capacity_exceeded")));
+    let mut acting = t.clone();
+    set(&mut acting, 1, LICENSE, "");
+    set(&mut acting, 1, USERNAME, "");
+    files.push((render(&acting, b','), Some("acting_user_unlicensed")));
+    let mut broken = render(&t, b',');
+    broken.extend_from_slice(b"u2,too,few\r\n");
+    files.push((broken, Some("malformed_csv")));
+    for (file, code) in &files {
+        let run = |n: usize| {
+            import_in_batches(
+                &file[..],
+                &roster(),
+                &catalogue(),
+                &draft(),
+                &crate::licensing::test_support::acting(),
+                CsvLimits::default(),
+                n,
+            )
+        };
+        let whole = run(10_000);
+        match (code, &whole) {
+            (None, Ok(_)) => {}
+            (Some(code), Err(CsvFailure::Invalid(v))) => {
+                assert!(v.iter().any(|e| e.code == *code), "{code}: {v:?}")
+            }
+            other => panic!("unexpected verdict {other:?}"),
+        }
+        for n in [1, 2, 3] {
+            assert_eq!(run(n), whole, "batches of {n} rows, expecting {code:?}");
+        }
+    }
+}

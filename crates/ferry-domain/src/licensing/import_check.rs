@@ -371,13 +371,8 @@ impl<'c> ImportCheck<'c> {
                     user.full_name()
                 );
                 let code = codes::MISSING_USER;
-                self.missing.push(RuleViolation::user(
-                    id,
-                    columns::USER_ID,
-                    id,
-                    code,
-                    msg,
-                ));
+                self.missing
+                    .push(RuleViolation::user(id, columns::USER_ID, id, code, msg));
             }
             let on_card = user.has_address(self.acting.as_str());
             if on_card {

@@ -33,10 +33,10 @@ mod test_support;
 
 pub use assignment::{Assignment, Assignments, Draft, RuleViolation, prune_to_roster};
 pub use bulk::{BulkEdit, apply_bulk_edit};
+pub use caseless::username_key;
 pub use catalogue::{AddOn, AddOnInput, Catalogue, CatalogueInput, Plan, PlanInput};
 pub use csv_common::{CsvFailure, CsvLimits, neutralise, unneutralise};
 pub use csv_export::{write_assignment_csv, write_error_report_csv};
-pub use caseless::username_key;
 pub use csv_import::{ImportOutcome, import_assignment_csv};
 pub use import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportReader, ReadEnd};
 pub use import_check::{

@@ -3,9 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use ferry_domain::Email;
 use ferry_domain::Permission;
 use ferry_domain::audit::AuditAction;
-use ferry_domain::Email;
 use ferry_domain::licensing::{
     BulkEdit, Draft, RuleViolation, apply_bulk_edit, write_assignment_csv, write_error_report_csv,
 };

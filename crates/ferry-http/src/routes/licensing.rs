@@ -50,7 +50,10 @@ pub(crate) fn require_draft(m: &MigrationRecord) -> Result<(), ApiError> {
 }
 
 /// The migration's catalogue, or the default one until it is set.
-pub(crate) async fn load_catalogue(state: &AppState, migration_id: &str) -> Result<Catalogue, ApiError> {
+pub(crate) async fn load_catalogue(
+    state: &AppState,
+    migration_id: &str,
+) -> Result<Catalogue, ApiError> {
     Ok(match state.store.get_catalogue(migration_id).await? {
         Some(input) => Catalogue::parse(&input)
             .map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,

@@ -165,13 +165,12 @@ impl DraftImport {
             Backend::Sqlite => "r.user_id IN (SELECT value FROM json_each($2))",
         };
         let payload = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let text: Option<String> =
-            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, list)))
-                .bind(&self.migration_id)
-                .bind(payload)
-                .fetch_one(&mut *self.tx)
-                .await?
-                .try_get("batch")?;
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, list)))
+            .bind(&self.migration_id)
+            .bind(payload)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get("batch")?;
         decode(text)
     }
 
@@ -210,10 +209,9 @@ impl DraftImport {
             Ok(usize::try_from(n).unwrap_or(0))
         };
         let all = count("SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1").await?;
-        let active = count(
-            "SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1 AND active = 1",
-        )
-        .await?;
+        let active =
+            count("SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1 AND active = 1")
+                .await?;
         Ok((all, active))
     }
 
@@ -269,8 +267,9 @@ impl DraftImport {
                     pos: usize::try_from(seq)
                         .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?,
                     user_id: r.try_get("user_id")?,
-                    username: Email::parse(&name)
-                        .map_err(|e| StoreError::Corrupt(format!("stored user name: {}", e.message)))?,
+                    username: Email::parse(&name).map_err(|e| {
+                        StoreError::Corrupt(format!("stored user name: {}", e.message))
+                    })?,
                 })
             })
             .collect()

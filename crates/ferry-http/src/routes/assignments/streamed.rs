@@ -30,7 +30,10 @@ pub(super) enum Verdict {
     /// caller commits once the body's hash is known.
     Valid(DraftImport, ImportSummary),
     Invalid(Vec<RuleViolation>),
-    TooLarge { limit_name: &'static str, limit: u64 },
+    TooLarge {
+        limit_name: &'static str,
+        limit: u64,
+    },
 }
 
 /// What the import needs besides the file.
@@ -66,7 +69,10 @@ fn failure(f: ImportFailure) -> Verdict {
 pub(super) fn run<R: Read>(job: &ImportJob, body: R) -> Result<Verdict, ApiError> {
     let rt = &job.rt;
     let mut import = rt
-        .block_on(job.store.begin_draft_import(&job.migration_id, job.expected))
+        .block_on(
+            job.store
+                .begin_draft_import(&job.migration_id, job.expected),
+        )
         .map_err(|e| version_error(e, job.expected))?;
     let outcome = check_all(job, &mut import, body);
     match outcome {
