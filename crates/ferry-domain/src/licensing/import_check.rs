@@ -162,11 +162,6 @@ impl<'c> ImportCheck<'c> {
         }
     }
 
-    /// Whether an error was found so far (the caller may stop writing).
-    pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
-    }
-
     fn is_decided(&self, pos: usize) -> bool {
         self.decided[pos / 64] & (1 << (pos % 64)) != 0
     }
