@@ -10,7 +10,7 @@ use super::assignment::{Assignment, Assignments};
 use super::caseless::Caseless;
 use super::catalogue::Catalogue;
 use super::csv_common::{CsvFailure, CsvLimits};
-use super::import_batch::{IMPORT_BATCH_ROWS, ImportFailure, ImportReader};
+use super::import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportReader};
 use super::import_check::{DraftChange, ImportCheck, NameHolder, Unrowed, UserRef};
 use super::roster::Roster;
 use crate::newtypes::Email;
@@ -80,13 +80,16 @@ pub(crate) fn import_in_batches<R: Read>(
         }
     }
     let entry = |pos: usize| by_pos.get(pos).copied().flatten();
-    let mut changes: Vec<DraftChange> = Vec::new();
+    // Room for every user up front: growing a vector of a million entries
+    // would copy it several times.
+    let mut changes: Vec<DraftChange> = Vec::with_capacity(users.len());
+    let mut batch = ImportBatch::default();
     // Files usually keep the export's order, so the next row is most likely
     // the next user: checking that first skips a hash lookup (a cache miss
     // in a million-entry table) on almost every row.
     let mut expected = 0usize;
-    while let Some(batch) = file.next_batch(batch_rows)? {
-        changes.extend(check.check_batch(&batch, |uid| {
+    while file.read_batch(&mut batch, batch_rows)? {
+        let lookup = |uid: &str| {
             let pos = users
                 .get(expected)
                 .filter(|u| u.user_id() == uid)
@@ -98,7 +101,8 @@ pub(crate) fn import_in_batches<R: Read>(
                 user: &users[pos],
                 entry: entry(pos),
             })
-        }));
+        };
+        check.check_batch(&batch, lookup, &mut changes);
     }
     let scope = check.rows_done(file.finish(), roster.active_users().count());
     check.visit_unrowed(
@@ -128,6 +132,13 @@ pub(crate) fn import_in_batches<R: Read>(
 /// entries of users no longer in the roster and empty ones left out.
 fn apply(roster: &Roster, base: &Assignments, mut changes: Vec<DraftChange>) -> Assignments {
     use std::cmp::Ordering;
+    if base.is_empty() {
+        // A first import: the changes are the draft (collecting sorts).
+        return changes
+            .into_iter()
+            .filter_map(|c| Some((c.user_id, c.after?)))
+            .collect();
+    }
     changes.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
     let mut out: Vec<(String, Assignment)> = Vec::with_capacity(base.len() + changes.len());
     let mut old = base

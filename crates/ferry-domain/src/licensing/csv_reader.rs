@@ -101,8 +101,19 @@ pub(crate) struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Field `i`; the caller has checked the count against the header.
     pub fn get(&self, i: usize) -> &'a str {
+        let (start, end) = self.range(i);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// Where field `i` lies in [`Fields::text`].
+    pub fn range(&self, i: usize) -> (usize, usize) {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.text.get(start..self.ends[i]).unwrap_or("")
+        (start, self.ends[i])
+    }
+
+    /// All fields back to back.
+    pub fn text(&self) -> &'a str {
+        self.text
     }
 }
 

@@ -32,7 +32,8 @@ pub(crate) mod col {
 pub struct ImportBatch {
     /// The export columns of every decoded row, back to back.
     text: String,
-    /// Per decoded row, ten (start, end) ranges into `text`, export order.
+    /// Per decoded row, ten (start, end) ranges into `text`, export order
+    /// (each on a character boundary: `decode` checked them).
     cells: Vec<(usize, usize)>,
     rows: Vec<BatchRow>,
 }
@@ -82,7 +83,7 @@ impl ImportBatch {
     /// Cell `i` (export order) of a decoded row, neutralisation undone.
     pub(crate) fn cell(&self, first: usize, i: usize) -> &str {
         let (s, e) = self.cells[first + i];
-        unneutralise(&self.text[s..e])
+        unneutralise(self.text.get(s..e).unwrap_or(""))
     }
 
     fn user_id(&self, r: &BatchRow) -> &str {
@@ -129,10 +130,18 @@ impl<R: Read> ImportReader<R> {
         })
     }
 
-    /// Up to `max` more rows (blank ones skipped); `None` at the end. A limit
-    /// exceeded stops the import at once (413).
-    pub fn next_batch(&mut self, max: usize) -> Result<Option<ImportBatch>, ImportFailure> {
-        let mut batch = ImportBatch::default();
+    /// Refills `batch` with up to `max` more rows (blank ones skipped);
+    /// false at the end. The batch's buffers are reused from one batch to
+    /// the next: a fresh megabyte per batch would be paged in anew every
+    /// time. A limit exceeded stops the import at once (413).
+    pub fn read_batch(
+        &mut self,
+        batch: &mut ImportBatch,
+        max: usize,
+    ) -> Result<bool, ImportFailure> {
+        batch.text.clear();
+        batch.cells.clear();
+        batch.rows.clear();
         while !self.done && batch.rows.len() < max.max(1) {
             let raw = match self.rows.next_row() {
                 Ok(Some(raw)) => raw,
@@ -156,12 +165,14 @@ impl<R: Read> ImportReader<R> {
             }
             let kind = match raw.decode(&self.header) {
                 Ok(fields) => {
+                    // The record's text in one copy, then where each export
+                    // column lies in it.
                     let first = batch.cells.len();
+                    let base = batch.text.len();
+                    batch.text.push_str(fields.text());
                     for &c in &self.cols {
-                        let value = fields.get(c);
-                        let start = batch.text.len();
-                        batch.text.push_str(value);
-                        batch.cells.push((start, batch.text.len()));
+                        let (s, e) = fields.range(c);
+                        batch.cells.push((base + s, base + e));
                     }
                     RowKind::Cells(first)
                 }
@@ -180,12 +191,8 @@ impl<R: Read> ImportReader<R> {
             };
             batch.rows.push(BatchRow { row: raw.row, kind });
         }
-        if batch.rows.is_empty() && self.done {
-            return Ok(None);
-        }
-        Ok(Some(batch))
+        Ok(!(batch.rows.is_empty() && self.done))
     }
-
     /// After the last batch: how reading ended (the unclosed-quote check
     /// needs the whole file).
     pub fn finish(mut self) -> ReadEnd {

@@ -188,13 +188,14 @@ impl<'c> ImportCheck<'c> {
     }
 
     /// Checks a batch; `lookup` finds a roster user by id (any user, active
-    /// or not; `None` if unknown). Returns the entries the batch changes.
+    /// or not; `None` if unknown). Adds the entries the batch changes to
+    /// `changes`.
     pub fn check_batch<'u>(
         &mut self,
         batch: &ImportBatch,
         mut lookup: impl FnMut(&str) -> Option<UserRef<'u>>,
-    ) -> Vec<DraftChange> {
-        let mut changes = Vec::new();
+        changes: &mut Vec<DraftChange>,
+    ) {
         for r in batch.rows() {
             match &r.kind {
                 RowKind::Broken {
@@ -219,7 +220,6 @@ impl<'c> ImportCheck<'c> {
                 }
             }
         }
-        changes
     }
 
     /// One readable row of user `uid` (`None`: not an active roster user).
