@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 both_modes!(rules_hold_across_batches_and_kept_entries_count);
 
 /// Active users: the migrator `u000000` plus this many; then 5 inactive.
-/// More than two batches of `IMPORT_BATCH_ROWS` (10,000).
-const USERS: usize = 25_000;
+/// Several batches of `IMPORT_BATCH_ROWS` (10,000) and more than one roster
+/// stretch (a snapshot chunk, 50,000 users).
+const USERS: usize = 60_000;
 
 fn uid(i: usize) -> String {
     format!("u{i:06}")
@@ -157,6 +158,15 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
     assert_eq!(entries[&uid(12_345)]["plan"], "Engage");
     assert_eq!(entries[&uid(12_345)]["username"], "n012345@acme.example");
     assert_eq!(entries[&uid(0)]["plan"], "Admin");
+    // The same rows in another order (sorted by anything but the export's
+    // order): every user is then looked up by id, with the same verdict.
+    let mut reversed = filled.clone();
+    reversed.reverse();
+    let res = import(&app, id, file(&reversed)).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let ok: Value = res.json().await.unwrap();
+    assert_eq!(ok["changed"], 0, "{ok}");
+    let d = draft(&app, id).await;
 
     // An inactive user's entry is kept (no row covers it) and the rules see
     // it: capacity counts it, and its user name may not be taken again.
@@ -208,7 +218,7 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
     // inactive entry survives the import.
     let mut three = filled.clone();
     three[1] = lines[1].clone();
-    for i in [10_001, 24_999] {
+    for i in [10_001, 54_999] {
         three[i] = lines[i].clone();
     }
     let res = app
@@ -229,6 +239,7 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
     let d = draft(&app, id).await;
     let entries = d["assignments"].as_object().unwrap();
     assert!(!entries.contains_key(&uid(10_001)));
+    assert!(!entries.contains_key(&uid(54_999)));
     assert!(!entries.contains_key(&uid(1)));
     assert_eq!(entries[&inactive]["plan"], "Engage");
     assert_eq!(entries.len(), 1 + (USERS - 3) + 1);

@@ -6,3 +6,7 @@
 -- migration are filled in by the store when it connects (`Store::connect`),
 -- because the key is Unicode lowercase, which SQLite's lower() is not.
 ALTER TABLE draft_assignments ADD COLUMN username_key TEXT;
+
+-- The streamed import reads the inactive users (who have no row in the file
+-- but keep their entry) by this index instead of scanning the roster.
+CREATE INDEX roster_users_inactive ON roster_users (migration_id, seq) WHERE active = 0;

@@ -18,6 +18,7 @@ use ferry_domain::licensing::{
 use serde::Deserialize;
 use sqlx::{Any, Row, Transaction};
 
+use super::json_read::SNAPSHOT_CHUNK_USERS;
 use super::{bump_draft_version, delete_users, insert_assignments};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::{Backend, Result, Store, StoreError};
@@ -185,28 +186,136 @@ impl DraftImport {
         decode(text)
     }
 
-    /// Roster users at positions `from..from + limit` (only inactive ones if
-    /// `inactive_only`), in roster order, with their draft entries.
-    pub async fn roster_page(
-        &mut self,
-        from: usize,
-        limit: usize,
-        inactive_only: bool,
-    ) -> Result<Vec<StoredUser>> {
-        let filter = if inactive_only {
-            "r.seq >= $2 AND r.seq < $3 AND r.active = 0"
-        } else {
-            "r.seq >= $2 AND r.seq < $3"
-        };
+    /// Roster users at positions `from..from + limit`, in roster order,
+    /// with their draft entries.
+    pub async fn roster_page(&mut self, from: usize, limit: usize) -> Result<Vec<StoredUser>> {
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(
+            self.backend,
+            "r.seq >= $2 AND r.seq < $3",
+        )))
+        .bind(&self.migration_id)
+        .bind(from as i64)
+        .bind((from + limit) as i64)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("batch")?;
+        decode(text)
+    }
+
+    /// Up to `limit` inactive roster users from position `from` on, in
+    /// roster order, with their draft entries (index `roster_users_inactive`).
+    pub async fn inactive_page(&mut self, from: usize, limit: usize) -> Result<Vec<StoredUser>> {
+        let filter = format!(
+            "r.seq IN (SELECT seq FROM roster_users WHERE migration_id = $1 AND active = 0 \
+             AND seq >= $2 ORDER BY seq LIMIT {limit})"
+        );
         let text: Option<String> =
-            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, filter)))
+            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, &filter)))
                 .bind(&self.migration_id)
                 .bind(from as i64)
-                .bind((from + limit) as i64)
                 .fetch_one(&mut *self.tx)
                 .await?
                 .try_get("batch")?;
         decode(text)
+    }
+
+    /// The users of a stretch of the roster that starts at or before
+    /// position `at` and holds it, in roster order, with their draft
+    /// entries: one snapshot chunk (migration 0008), read as the text it is
+    /// stored as, instead of building a JSON object per user in the
+    /// database. A file in export order is checked against these stretches
+    /// one after the other. A roster stored before snapshots existed is read
+    /// from its rows.
+    pub async fn window(&mut self, at: usize) -> Result<Vec<StoredUser>> {
+        let chunk = at / SNAPSHOT_CHUNK_USERS;
+        let text: Option<String> =
+            sqlx::query("SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2")
+                .bind(&self.migration_id)
+                .bind(chunk as i64)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|r| r.try_get("users"))
+                .transpose()?;
+        let Some(text) = text else {
+            return self.roster_page(at, SNAPSHOT_CHUNK_USERS).await;
+        };
+        let inputs: Vec<RosterUserInput> = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))?;
+        drop(text);
+        let from = chunk * SNAPSHOT_CHUNK_USERS;
+        let mut users = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let user = SourceUser::checked(input).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "stored roster user '{}' fails its checks: {} errors",
+                        input.user_id,
+                        e.len()
+                    ))
+                })?;
+                Ok(StoredUser {
+                    pos: from + i,
+                    user,
+                    entry: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(inputs);
+        for (pos, entry) in self.entries(from, from + users.len()).await? {
+            if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
+                u.entry = Some(entry);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Draft entries of the users at positions `from..to`.
+    async fn entries(&mut self, from: usize, to: usize) -> Result<Vec<(usize, Assignment)>> {
+        let join = "FROM draft_assignments d JOIN roster_users r \
+             ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
+             WHERE d.migration_id = $1 AND r.seq >= $2 AND r.seq < $3";
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "SELECT json_agg(json_build_object('seq', r.seq, 'plan', d.plan, \
+                 'addons', d.addons::json, 'username', d.username))::text AS batch {join}"
+            ),
+            Backend::Sqlite => format!(
+                "SELECT json_group_array(json_object('seq', r.seq, 'plan', d.plan, \
+                 'addons', json(d.addons), 'username', d.username)) AS batch {join}"
+            ),
+        };
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.migration_id)
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get("batch")?;
+        let Some(text) = text else {
+            return Ok(Vec::new());
+        };
+        #[derive(Deserialize)]
+        struct Entry {
+            seq: i64,
+            plan: Option<String>,
+            addons: Vec<String>,
+            username: Option<Email>,
+        }
+        let rows: Vec<Entry> = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("draft batch: {e}")))?;
+        rows.into_iter()
+            .map(|e| {
+                let pos = usize::try_from(e.seq)
+                    .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?;
+                let a = Assignment {
+                    plan: e.plan,
+                    addons: e.addons,
+                    username: e.username,
+                };
+                Ok((pos, a))
+            })
+            .collect()
     }
 
     /// Users in the roster, and how many of them are active.
