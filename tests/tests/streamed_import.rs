@@ -12,7 +12,7 @@ both_modes!(rules_hold_across_batches_and_kept_entries_count);
 
 /// Active users: the migrator `u000000` plus this many; then 5 inactive.
 /// Several batches of `IMPORT_BATCH_ROWS` (10,000) and more than one roster
-/// stretch (a snapshot chunk, 50,000 users).
+/// snapshot chunk (50,000 users).
 const USERS: usize = 60_000;
 
 fn uid(i: usize) -> String {

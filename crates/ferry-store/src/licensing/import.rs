@@ -18,7 +18,6 @@ use ferry_domain::licensing::{
 use serde::Deserialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::json_read::SNAPSHOT_CHUNK_USERS;
 use super::{bump_draft_version, delete_users, insert_assignments};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::{Backend, Result, Store, StoreError};
@@ -89,13 +88,13 @@ impl ImportRow {
     }
 }
 
-/// The JSON batch of roster rows joined with their draft entries; `filter`
-/// is SQL over `r` with `$1` the migration (constants of this module only).
-fn batch_sql(backend: Backend, filter: &str) -> String {
+/// The JSON batch of roster rows joined with their draft entries; `roster`
+/// is the `FROM` item naming `roster_users r`, `filter` SQL over `r`, `$1`
+/// the migration (constants of this module only).
+fn batch_sql(backend: Backend, roster: &str, filter: &str) -> String {
     let from = format!(
-        "FROM roster_users r LEFT JOIN draft_assignments d \
-         ON d.migration_id = r.migration_id AND d.user_id = r.user_id \
-         WHERE r.migration_id = $1 AND {filter}"
+        "FROM {roster} LEFT JOIN {} WHERE r.migration_id = $1 AND {filter}",
+        draft_of_r(backend)
     );
     match backend {
         Backend::Postgres => format!(
@@ -115,6 +114,24 @@ fn batch_sql(backend: Backend, filter: &str) -> String {
              'plan', d.plan, 'addons', json(d.addons), 'username', d.username) ORDER BY r.seq) \
              AS batch {from}"
         ),
+    }
+}
+
+/// The draft entry of roster row `r`, as a join. On PostgreSQL a lateral
+/// subquery fenced by `OFFSET 0`, so that every row is one index probe:
+/// during an import the draft grows by up to a million uncommitted rows the
+/// planner's statistics know nothing of, and a plain join was planned as a
+/// scan of the whole draft per batch (tens of seconds for a million rows).
+/// SQLite always joins by index probes.
+fn draft_of_r(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "LATERAL (SELECT x.user_id, x.plan, x.addons, x.username FROM draft_assignments x \
+             WHERE x.migration_id = r.migration_id AND x.user_id = r.user_id OFFSET 0) d ON true"
+        }
+        Backend::Sqlite => {
+            "draft_assignments d ON d.migration_id = r.migration_id AND d.user_id = r.user_id"
+        }
     }
 }
 
@@ -161,28 +178,35 @@ impl DraftImport {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // PostgreSQL: an array, which the planner turns into index probes
-        // (a set-returning function in `IN` was estimated at 100 rows and
-        // planned as a scan of the whole roster per batch). The ids are
-        // joined by a separator no stored user id holds (control characters
-        // are refused in ids), so an id from the file that contains one just
-        // finds nobody, as it should.
-        let (list, payload) = match self.backend {
+        // The ids drive the join, one index probe per id into the roster
+        // and one into the draft (a set of ids in `IN (…)` was planned as a
+        // scan of the whole roster per batch on PostgreSQL). PostgreSQL gets
+        // them joined by a separator no stored user id holds (control
+        // characters are refused in ids), so an id from the file that
+        // contains one finds nobody, as it should; SQLite as a JSON array,
+        // `CROSS JOIN` keeping it the outer loop.
+        let (roster, payload) = match self.backend {
             Backend::Postgres => (
-                "r.user_id = ANY(string_to_array($2, E'\\x1f'))",
+                "unnest(string_to_array($2, E'\\x1f')) AS j(id) \
+                 JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.id",
                 ids.join("\u{1f}"),
             ),
             Backend::Sqlite => (
-                "r.user_id IN (SELECT value FROM json_each($2))",
+                "json_each($2) AS j \
+                 CROSS JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.value",
                 serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             ),
         };
-        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, list)))
-            .bind(&self.migration_id)
-            .bind(payload)
-            .fetch_one(&mut *self.tx)
-            .await?
-            .try_get("batch")?;
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(
+            self.backend,
+            roster,
+            "1 = 1",
+        )))
+        .bind(&self.migration_id)
+        .bind(payload)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("batch")?;
         decode(text)
     }
 
@@ -191,6 +215,7 @@ impl DraftImport {
     pub async fn roster_page(&mut self, from: usize, limit: usize) -> Result<Vec<StoredUser>> {
         let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(
             self.backend,
+            "roster_users r",
             "r.seq >= $2 AND r.seq < $3",
         )))
         .bind(&self.migration_id)
@@ -209,113 +234,17 @@ impl DraftImport {
             "r.seq IN (SELECT seq FROM roster_users WHERE migration_id = $1 AND active = 0 \
              AND seq >= $2 ORDER BY seq LIMIT {limit})"
         );
-        let text: Option<String> =
-            sqlx::query(sqlx::AssertSqlSafe(batch_sql(self.backend, &filter)))
-                .bind(&self.migration_id)
-                .bind(from as i64)
-                .fetch_one(&mut *self.tx)
-                .await?
-                .try_get("batch")?;
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(
+            self.backend,
+            "roster_users r",
+            &filter,
+        )))
+        .bind(&self.migration_id)
+        .bind(from as i64)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("batch")?;
         decode(text)
-    }
-
-    /// The users of a stretch of the roster that starts at or before
-    /// position `at` and holds it, in roster order, with their draft
-    /// entries: one snapshot chunk (migration 0008), read as the text it is
-    /// stored as, instead of building a JSON object per user in the
-    /// database. A file in export order is checked against these stretches
-    /// one after the other. A roster stored before snapshots existed is read
-    /// from its rows.
-    pub async fn window(&mut self, at: usize) -> Result<Vec<StoredUser>> {
-        let chunk = at / SNAPSHOT_CHUNK_USERS;
-        let text: Option<String> =
-            sqlx::query("SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2")
-                .bind(&self.migration_id)
-                .bind(chunk as i64)
-                .fetch_optional(&mut *self.tx)
-                .await?
-                .map(|r| r.try_get("users"))
-                .transpose()?;
-        let Some(text) = text else {
-            return self.roster_page(at, SNAPSHOT_CHUNK_USERS).await;
-        };
-        let inputs: Vec<RosterUserInput> = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))?;
-        drop(text);
-        let from = chunk * SNAPSHOT_CHUNK_USERS;
-        let mut users = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let user = SourceUser::checked(input).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "stored roster user '{}' fails its checks: {} errors",
-                        input.user_id,
-                        e.len()
-                    ))
-                })?;
-                Ok(StoredUser {
-                    pos: from + i,
-                    user,
-                    entry: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        drop(inputs);
-        for (pos, entry) in self.entries(from, from + users.len()).await? {
-            if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
-                u.entry = Some(entry);
-            }
-        }
-        Ok(users)
-    }
-
-    /// Draft entries of the users at positions `from..to`.
-    async fn entries(&mut self, from: usize, to: usize) -> Result<Vec<(usize, Assignment)>> {
-        let join = "FROM draft_assignments d JOIN roster_users r \
-             ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
-             WHERE d.migration_id = $1 AND r.seq >= $2 AND r.seq < $3";
-        let sql = match self.backend {
-            Backend::Postgres => format!(
-                "SELECT json_agg(json_build_object('seq', r.seq, 'plan', d.plan, \
-                 'addons', d.addons::json, 'username', d.username))::text AS batch {join}"
-            ),
-            Backend::Sqlite => format!(
-                "SELECT json_group_array(json_object('seq', r.seq, 'plan', d.plan, \
-                 'addons', json(d.addons), 'username', d.username)) AS batch {join}"
-            ),
-        };
-        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&self.migration_id)
-            .bind(from as i64)
-            .bind(to as i64)
-            .fetch_one(&mut *self.tx)
-            .await?
-            .try_get("batch")?;
-        let Some(text) = text else {
-            return Ok(Vec::new());
-        };
-        #[derive(Deserialize)]
-        struct Entry {
-            seq: i64,
-            plan: Option<String>,
-            addons: Vec<String>,
-            username: Option<Email>,
-        }
-        let rows: Vec<Entry> = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt(format!("draft batch: {e}")))?;
-        rows.into_iter()
-            .map(|e| {
-                let pos = usize::try_from(e.seq)
-                    .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?;
-                let a = Assignment {
-                    plan: e.plan,
-                    addons: e.addons,
-                    username: e.username,
-                };
-                Ok((pos, a))
-            })
-            .collect()
     }
 
     /// Users in the roster, and how many of them are active.

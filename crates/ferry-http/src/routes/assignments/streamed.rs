@@ -25,94 +25,6 @@ use crate::problem::ApiError;
 /// Inactive users read per query after the rows.
 const INACTIVE_PAGE: usize = 10_000;
 
-/// The stretch of the roster a file in export order is at: the row after
-/// user `p` most likely names the next active user after `p`, so the users
-/// are read a stretch at a time in roster order (`DraftImport::window`)
-/// rather than looked up by id.
-struct Cursor {
-    users: Vec<StoredUser>,
-    /// Roster size.
-    len: usize,
-    /// Where the next row's user most likely is.
-    next: usize,
-    /// A stretch no longer needed, dropped once the batch holding
-    /// references into it is done.
-    stale: Option<Vec<StoredUser>>,
-}
-
-impl Cursor {
-    fn new(len: usize) -> Self {
-        Self {
-            users: Vec::new(),
-            len,
-            next: 0,
-            stale: None,
-        }
-    }
-
-    fn first(&self) -> usize {
-        self.users.first().map_or(0, |u| u.pos)
-    }
-
-    /// The roster position of user `id` if it is the next user in roster
-    /// order (inactive users, who have no row, skipped); reads the next
-    /// stretch when the cursor reaches the end of this one.
-    fn find(
-        &mut self,
-        rt: &Handle,
-        import: &mut DraftImport,
-        id: &str,
-    ) -> Result<Option<usize>, ApiError> {
-        loop {
-            if self.next >= self.len {
-                return Ok(None);
-            }
-            let i = self.next.wrapping_sub(self.first());
-            if self.users.is_empty() || i >= self.users.len() {
-                // A stretch is replaced only between batches: references of
-                // the current batch may still point into the old one.
-                if self.stale.is_some() {
-                    return Ok(None);
-                }
-                let fresh = rt.block_on(import.window(self.next))?;
-                if fresh.is_empty() || fresh.last().is_some_and(|u| u.pos < self.next) {
-                    self.len = self.next;
-                    return Ok(None);
-                }
-                self.stale = Some(std::mem::replace(&mut self.users, fresh));
-                continue;
-            }
-            let u = &self.users[i];
-            if !u.user.active() {
-                self.next += 1;
-                continue;
-            }
-            if u.user.user_id() == id {
-                self.next += 1;
-                return Ok(Some(u.pos));
-            }
-            return Ok(None);
-        }
-    }
-
-    /// The user at roster position `pos`, from this stretch or the one
-    /// before it.
-    fn get(&self, pos: usize) -> Option<&StoredUser> {
-        [Some(&self.users), self.stale.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|users| {
-                let first = users.first()?.pos;
-                users.get(pos.checked_sub(first)?)
-            })
-    }
-
-    /// Between batches: the previous stretch can go.
-    fn release(&mut self) {
-        self.stale = None;
-    }
-}
-
 /// What the file turned out to be.
 pub(super) enum Verdict {
     /// Valid: the changes are written in the open transaction, which the
@@ -202,7 +114,6 @@ fn check_all<R: Read>(
     let mut check = ferry_domain::licensing::ImportCheck::new(&job.catalogue, &job.acting, users);
     let mut batch = ImportBatch::default();
     let mut changes = Vec::new();
-    let mut cursor = Cursor::new(users);
     loop {
         let more = file.read_batch(&mut batch, IMPORT_BATCH_ROWS);
         lap(&mut read);
@@ -211,32 +122,13 @@ fn check_all<R: Read>(
             Ok(false) => break,
             Err(f) => return Ok(Err(failure(f))),
         }
-        // Rows in export order are found in the roster stretch at hand; the
-        // rest (a file sorted another way, duplicates) in one query.
-        let mut hits: HashMap<&str, usize> = HashMap::new();
-        let mut misses: Vec<&str> = Vec::new();
-        for id in batch.user_ids() {
-            if hits.contains_key(id) {
-                continue;
-            }
-            match cursor.find(rt, import, id)? {
-                Some(pos) => {
-                    hits.insert(id, pos);
-                }
-                None => misses.push(id),
-            }
-        }
-        misses.sort_unstable();
-        misses.dedup();
-        let found = rt.block_on(import.users(&misses))?;
+        let mut ids: Vec<&str> = batch.user_ids().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let found = rt.block_on(import.users(&ids))?;
         lap(&mut lookup);
-        let mut by_id: HashMap<&str, &StoredUser> =
+        let by_id: HashMap<&str, &StoredUser> =
             found.iter().map(|u| (u.user.user_id(), u)).collect();
-        for (id, pos) in hits {
-            if let Some(u) = cursor.get(pos) {
-                by_id.insert(id, u);
-            }
-        }
         changes.clear();
         check.check_batch(&batch, |id| by_id.get(id).map(|u| u.as_ref()), &mut changes);
         lap(&mut rules);
@@ -244,11 +136,8 @@ fn check_all<R: Read>(
             rt.block_on(import.write(&changes))?;
         }
         lap(&mut write);
-        drop(by_id);
-        cursor.release();
     }
     let scope = check.rows_done(file.finish(), active);
-    drop(cursor);
     let mut from = 0;
     while from < users {
         let page = match scope {
