@@ -8,7 +8,10 @@
 use ferry_tests::{Mode, TestApp, assert_problem, both_modes, spawn_app};
 use serde_json::{Value, json};
 
-both_modes!(rules_hold_across_batches_and_kept_entries_count);
+both_modes!(
+    rules_hold_across_batches_and_kept_entries_count,
+    a_slow_upload_holds_no_lock,
+);
 
 /// Active users: the migrator `u000000` plus this many; then 5 inactive.
 /// Several batches of `IMPORT_BATCH_ROWS` (10,000) and more than one roster
@@ -44,16 +47,25 @@ fn set(line: &str, col: usize, value: &str) -> String {
 const NEW_LICENSE: usize = 7;
 const USERNAME: usize = 9;
 
-async fn import(app: &TestApp, id: &str, body: String) -> reqwest::Response {
+fn import_request(app: &TestApp, id: &str, body: String) -> reqwest::RequestBuilder {
     app.post(
         &format!("/v1/migrations/{id}/assignments.csv"),
         &app.admin_key,
     )
     .header("content-type", "text/csv")
     .body(body)
-    .send()
-    .await
-    .unwrap()
+}
+
+async fn import(app: &TestApp, id: &str, body: String) -> reqwest::Response {
+    import_request(app, id, body).send().await.unwrap()
+}
+
+async fn import_if_match(app: &TestApp, id: &str, v: i64, body: String) -> reqwest::Response {
+    import_request(app, id, body)
+        .header("If-Match", format!("\"d{v}\""))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn draft(app: &TestApp, id: &str) -> Value {
@@ -221,17 +233,7 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
     for i in [10_001, 54_999] {
         three[i] = lines[i].clone();
     }
-    let res = app
-        .post(
-            &format!("/v1/migrations/{id}/assignments.csv"),
-            &app.admin_key,
-        )
-        .header("content-type", "text/csv")
-        .header("If-Match", format!("\"d{v}\""))
-        .body(file(&three))
-        .send()
-        .await
-        .unwrap();
+    let res = import_if_match(&app, id, v, file(&three)).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let ok: Value = res.json().await.unwrap();
     // u000001 had no licence already (the bulk edit): two changed.
@@ -244,18 +246,62 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
     assert_eq!(entries[&inactive]["plan"], "Engage");
     assert_eq!(entries.len(), 1 + (USERS - 3) + 1);
     // A stale If-Match is refused before anything is read or written.
-    let res = app
-        .post(
+    let res = import_if_match(&app, id, v, file(&filled)).await;
+    assert_problem(res, 412, "precondition_failed").await;
+    assert_eq!(draft(&app, id).await["version"].as_i64().unwrap(), v + 1);
+    app.stop().await;
+}
+
+/// The body is spooled before the import's transaction opens: a client
+/// that takes its time sending the file must not hold the database (on
+/// SQLite, its one write lock) meanwhile, or every other write would wait
+/// for it and then fail.
+async fn a_slow_upload_holds_no_lock(mode: Mode) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("slowco").await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    app.prepare_draft(&id).await;
+    let export = app
+        .get(
             &format!("/v1/migrations/{id}/assignments.csv"),
             &app.admin_key,
         )
-        .header("content-type", "text/csv")
-        .header("If-Match", format!("\"d{v}\""))
-        .body(file(&filled))
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert_problem(res, 412, "precondition_failed").await;
-    assert_eq!(draft(&app, id).await["version"].as_i64().unwrap(), v + 1);
+    let body = export.into_bytes();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /v1/migrations/{id}/assignments.csv HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: text/csv\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        app.admin_key,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Meanwhile another migration's draft is edited: at once.
+    let other = app.create_migration("otherco").await;
+    let started = std::time::Instant::now();
+    app.prepare_draft(other["id"].as_str().unwrap()).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a write waited {:?} for the upload",
+        started.elapsed()
+    );
+
+    conn.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     app.stop().await;
 }

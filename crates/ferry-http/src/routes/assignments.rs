@@ -1,6 +1,8 @@
 //! The licence half of a migration, part 2: the draft assignment — manual
 //! bulk edit, CSV export and all-or-nothing CSV import with its error report.
 
+use std::io::Seek;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use ferry_domain::Email;
@@ -303,12 +305,22 @@ pub async fn import_csv(
         limits,
     };
     let migration_id = m.id.clone();
-    let (verdict, hash) = parse_streamed(payload, limits.max_bytes, move |r| {
+    // The body goes to a temporary file first, hashed on the way: the
+    // import's transaction (on SQLite the database's one write lock) is then
+    // held while the file is checked, not while a slow client sends 100 MB.
+    let (spool, hash) = parse_streamed(payload, limits.max_bytes, |r| {
         let mut body = HashingReader::new(r);
-        let verdict = streamed::run(&job, &mut body);
-        (verdict, body.finish())
+        let mut file = tempfile::tempfile()?;
+        std::io::copy(&mut body, &mut file)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        Ok::<_, std::io::Error>((file, body.finish()))
     })
-    .await?;
+    .await?
+    .map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
+    let verdict =
+        tokio::task::spawn_blocking(move || streamed::run(&job, std::io::BufReader::new(spool)))
+            .await
+            .map_err(|e| ApiError::Internal(format!("import task: {e}")))?;
     let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
     let validated = started.elapsed();
     match verdict? {

@@ -3,10 +3,10 @@
 //! (`DraftImport`). Neither the roster nor the draft is loaded whole, so the
 //! memory of an import is that of a batch whatever the file's size.
 //!
-//! It runs on the blocking thread that reads the request body (a plain
-//! `Read`), and waits for each database step with `Handle::block_on`: the
-//! reads are synchronous, the store is async, and a batch's query can only
-//! start once its rows are read.
+//! It runs on a blocking thread over the request body, spooled to a
+//! temporary file by the handler (a plain `Read`), and waits for each
+//! database step with `Handle::block_on`: the reads are synchronous, the
+//! store is async, and a batch's query can only start once its rows are read.
 
 use std::collections::HashMap;
 use std::io::Read;
