@@ -230,12 +230,12 @@ impl Store {
     /// `None` when the job had already ended.
     pub async fn cancel_job(&self, id: &str) -> Result<Option<JobRecord>> {
         let mut tx = self.begin().await?;
-        let Some(job) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
-            return Ok(None);
-        };
         // Its batches end with it: the queued ones have nothing to do, the
         // running ones stop at their next tick (their recorder watches the
-        // parent).
+        // parent). The batches' rows are locked before the parent's, the
+        // order in which a finishing batch locks them (`batch_finished`):
+        // the other way round, a cancel racing a batch's end deadlocked on
+        // PostgreSQL, and the cancel was answered 500.
         sqlx::query(
             "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 \
              WHERE parent_id = $2 AND state IN ('queued', 'running')",
@@ -244,6 +244,11 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        // A job that had already ended: nothing changes (the batches'
+        // update is rolled back with the transaction).
+        let Some(job) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
+            return Ok(None);
+        };
         tx.commit().await?;
         Ok(Some(job))
     }
