@@ -68,6 +68,20 @@ async fn import_if_match(app: &TestApp, id: &str, v: i64, body: String) -> reqwe
         .unwrap()
 }
 
+/// The assignment CSV as exported.
+async fn export(app: &TestApp, id: &str) -> String {
+    let res = app
+        .get(
+            &format!("/v1/migrations/{id}/assignments.csv"),
+            &app.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
 async fn draft(app: &TestApp, id: &str) -> Value {
     app.get_json(&format!("/v1/migrations/{id}/draft")).await
 }
@@ -108,17 +122,7 @@ async fn rules_hold_across_batches_and_kept_entries_count(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let export = app
-        .get(
-            &format!("/v1/migrations/{id}/assignments.csv"),
-            &app.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = export(&app, id).await;
     let mut lines: Vec<String> = export.lines().map(str::to_owned).collect();
     let header = lines.remove(0);
     assert_eq!(lines.len(), USERS + 1, "inactive users are not exported");
@@ -262,17 +266,7 @@ async fn a_slow_upload_holds_no_lock(mode: Mode) {
     let m = app.create_migration("slowco").await;
     let id = m["id"].as_str().unwrap().to_owned();
     app.prepare_draft(&id).await;
-    let export = app
-        .get(
-            &format!("/v1/migrations/{id}/assignments.csv"),
-            &app.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = export(&app, &id).await;
     let body = export.into_bytes();
     let (first, rest) = body.split_at(body.len() / 2);
     let host = app.base.trim_start_matches("http://").to_owned();

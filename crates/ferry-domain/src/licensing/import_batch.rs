@@ -60,13 +60,6 @@ pub(crate) enum RowKind {
 }
 
 impl ImportBatch {
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The user id each row names (trimmed, neutralisation undone), for the
     /// batch's one lookup; duplicates are left to the caller.
     pub fn user_ids(&self) -> impl Iterator<Item = &str> {
