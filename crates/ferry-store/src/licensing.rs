@@ -12,6 +12,7 @@ use sqlx::{Any, Row, Transaction};
 
 mod delimited;
 mod import;
+mod import_read;
 mod json_read;
 
 pub use import::DraftImport;
@@ -360,6 +361,10 @@ impl Store {
         kept_draft: &Assignments,
     ) -> Result<(i64, i64)> {
         let mut tx = self.begin().await?;
+        // The draft's `licensing` row is locked first, as every draft edit
+        // locks it: an import in progress (which reads the roster beside its
+        // transaction, see `import_read`) thus ends before the roster goes.
+        let version = bump_draft_version(&mut tx, migration_id, None).await?;
         for table in [
             "roster_users",
             "roster_snapshot",
@@ -420,7 +425,6 @@ impl Store {
             kept_draft,
         )
         .await?;
-        let version = bump_draft_version(&mut tx, migration_id, None).await?;
         // A generation, not a flag: API processes cache the validated roster
         // per (migration, generation) — see `roster_generation`.
         sqlx::query(
@@ -628,13 +632,19 @@ impl Store {
         )
         .await?;
         ensure_row(&mut tx, migration_id).await?;
-        let current: i64 =
-            sqlx::query("SELECT draft_version FROM licensing WHERE migration_id = $1")
-                .bind(migration_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("draft_version")?;
-        if current != draft_version {
+        // An UPDATE, not a SELECT: it checks the version and locks the row,
+        // so a draft edit or import that commits meanwhile cannot slip in
+        // between the check and the copy below.
+        let locked = sqlx::query(
+            "UPDATE licensing SET draft_version = draft_version \
+             WHERE migration_id = $1 AND draft_version = $2",
+        )
+        .bind(migration_id)
+        .bind(draft_version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if locked != 1 {
             return Err(StoreError::VersionMismatch {
                 expected: draft_version,
             });

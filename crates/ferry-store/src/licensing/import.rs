@@ -91,7 +91,7 @@ impl ImportRow {
 /// The JSON batch of roster rows joined with their draft entries; `roster`
 /// is the `FROM` item naming `roster_users r`, `filter` SQL over `r`, `$1`
 /// the migration (constants of this module only).
-fn batch_sql(backend: Backend, roster: &str, filter: &str) -> String {
+pub(super) fn batch_sql(backend: Backend, roster: &str, filter: &str) -> String {
     let from = format!(
         "FROM {roster} LEFT JOIN {} WHERE r.migration_id = $1 AND {filter}",
         draft_of_r(backend)
@@ -123,7 +123,7 @@ fn batch_sql(backend: Backend, roster: &str, filter: &str) -> String {
 /// planner's statistics know nothing of, and a plain join was planned as a
 /// scan of the whole draft per batch (tens of seconds for a million rows).
 /// SQLite always joins by index probes.
-fn draft_of_r(backend: Backend) -> &'static str {
+pub(super) fn draft_of_r(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => {
             "LATERAL (SELECT x.user_id, x.plan, x.addons, x.username FROM draft_assignments x \
@@ -135,7 +135,7 @@ fn draft_of_r(backend: Backend) -> &'static str {
     }
 }
 
-fn decode(text: Option<String>) -> Result<Vec<StoredUser>> {
+pub(super) fn decode(text: Option<String>) -> Result<Vec<StoredUser>> {
     let Some(text) = text else {
         return Ok(Vec::new());
     };
@@ -170,44 +170,6 @@ impl DraftImport {
     /// The draft version the import commits as.
     pub fn version(&self) -> i64 {
         self.version
-    }
-
-    /// The roster users with these ids (unknown ones left out), each with
-    /// the draft entry as it is now in this transaction.
-    pub async fn users(&mut self, ids: &[&str]) -> Result<Vec<StoredUser>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The ids drive the join, one index probe per id into the roster
-        // and one into the draft (a set of ids in `IN (…)` was planned as a
-        // scan of the whole roster per batch on PostgreSQL). PostgreSQL gets
-        // them joined by a separator no stored user id holds (control
-        // characters are refused in ids), so an id from the file that
-        // contains one finds nobody, as it should; SQLite as a JSON array,
-        // `CROSS JOIN` keeping it the outer loop.
-        let (roster, payload) = match self.backend {
-            Backend::Postgres => (
-                "unnest(string_to_array($2, E'\\x1f')) AS j(id) \
-                 JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.id",
-                ids.join("\u{1f}"),
-            ),
-            Backend::Sqlite => (
-                "json_each($2) AS j \
-                 CROSS JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.value",
-                serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ),
-        };
-        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(batch_sql(
-            self.backend,
-            roster,
-            "1 = 1",
-        )))
-        .bind(&self.migration_id)
-        .bind(payload)
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("batch")?;
-        decode(text)
     }
 
     /// Roster users at positions `from..from + limit`, in roster order,

@@ -66,7 +66,7 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<Vec<T>
 }
 
 /// Users per `roster_snapshot` chunk.
-const SNAPSHOT_CHUNK_USERS: usize = 50_000;
+pub(super) const SNAPSHOT_CHUNK_USERS: usize = 50_000;
 
 /// Writes the roster's snapshot (see migration 0008) in the upload's
 /// transaction; the caller has deleted the previous one.

@@ -5,20 +5,34 @@
 //!
 //! It runs on a blocking thread over the request body, spooled to a
 //! temporary file by the handler (a plain `Read`), and waits for each
-//! database step with `Handle::block_on`: the reads are synchronous, the
+//! database read with `Handle::block_on`: the reads are synchronous, the
 //! store is async, and a batch's query can only start once its rows are read.
+//!
+//! Two things keep a million rows within seconds:
+//! - the writes are pipelined: the transaction belongs to a task of its own
+//!   ([`Writer`]) that writes batch N while this thread reads and checks
+//!   batch N + 1, its users read on other pooled connections
+//!   (`Store::import_users`, `Store::import_stretch`; why that reads what
+//!   the transaction would is in `ferry-store`'s `import_read.rs`);
+//! - a file in export order (the usual case: an edited export) is checked
+//!   against the roster a stretch at a time, read in upload order from the
+//!   roster's stored snapshot ([`Cursor`]); only rows not found there are
+//!   looked up by id.
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::mem;
 use std::time::{Duration, Instant};
 
 use ferry_domain::Email;
 use ferry_domain::licensing::{
-    Catalogue, CsvFailure, CsvLimits, IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportReader,
-    ImportSummary, RuleViolation, StoredUser, Unrowed,
+    Catalogue, CsvFailure, CsvLimits, DraftChange, IMPORT_BATCH_ROWS, ImportBatch, ImportCheck,
+    ImportFailure, ImportReader, ImportSummary, RuleViolation, StoredUser, Unrowed,
 };
 use ferry_store::{DraftImport, Store, StoreError};
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::problem::ApiError;
 
@@ -69,75 +83,53 @@ fn failure(f: ImportFailure) -> Verdict {
 /// is rolled back before this returns.
 pub(super) fn run<R: Read>(job: &ImportJob, body: R) -> Result<Verdict, ApiError> {
     let rt = &job.rt;
-    let mut import = rt
+    let import = rt
         .block_on(
             job.store
                 .begin_draft_import(&job.migration_id, job.expected),
         )
         .map_err(|e| version_error(e, job.expected))?;
-    let outcome = check_all(job, &mut import, body);
+    // On an error the transaction is dropped on the way out, which rolls it
+    // back as its connection returns to the pool.
+    let (import, outcome) = check_all(job, import, body)?;
     match outcome {
-        Ok(Ok(summary)) => Ok(Verdict::Valid(import, summary)),
-        Ok(Err(refused)) => {
+        Ok(summary) => Ok(Verdict::Valid(import, summary)),
+        Err(refused) => {
             rt.block_on(import.rollback())?;
             Ok(refused)
-        }
-        Err(e) => {
-            // The error is what the client hears; a failing rollback too
-            // ends the transaction (the connection is dropped).
-            let _ = rt.block_on(import.rollback());
-            Err(e)
         }
     }
 }
 
+/// Where the time of an import goes, for its log line.
+#[derive(Default)]
+struct Laps {
+    read: Duration,
+    lookup: Duration,
+    rules: Duration,
+    /// Waiting for the writer to take a batch (it is still writing the last).
+    write_wait: Duration,
+}
+
 fn check_all<R: Read>(
     job: &ImportJob,
-    import: &mut DraftImport,
+    mut import: DraftImport,
     body: R,
-) -> Result<Result<ImportSummary, Verdict>, ApiError> {
+) -> Result<(DraftImport, Result<ImportSummary, Verdict>), ApiError> {
     let rt = &job.rt;
-    let mut file = match ImportReader::open(body, job.limits) {
-        Ok(f) => f,
-        Err(f) => return Ok(Err(failure(f))),
-    };
-    // Where the time goes, for the log line of the import: reading the file,
-    // reading users, the rules, writing, and the whole-draft checks.
-    let (mut read, mut lookup, mut rules, mut write) = Default::default();
-    let mut clock = Instant::now();
-    let mut lap = |into: &mut Duration| {
-        let now = Instant::now();
-        *into += now - clock;
-        clock = now;
-    };
+    let started = Instant::now();
     let (users, active) = rt.block_on(import.roster_size())?;
-    let mut check = ferry_domain::licensing::ImportCheck::new(&job.catalogue, &job.acting, users);
-    let mut batch = ImportBatch::default();
-    let mut changes = Vec::new();
-    loop {
-        let more = file.read_batch(&mut batch, IMPORT_BATCH_ROWS);
-        lap(&mut read);
-        match more {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(f) => return Ok(Err(failure(f))),
-        }
-        let mut ids: Vec<&str> = batch.user_ids().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let found = rt.block_on(import.users(&ids))?;
-        lap(&mut lookup);
-        let by_id: HashMap<&str, &StoredUser> =
-            found.iter().map(|u| (u.user.user_id(), u)).collect();
-        changes.clear();
-        check.check_batch(&batch, |id| by_id.get(id).map(|u| u.as_ref()), &mut changes);
-        lap(&mut rules);
-        if !changes.is_empty() {
-            rt.block_on(import.write(&changes))?;
-        }
-        lap(&mut write);
-    }
-    let scope = check.rows_done(file.finish(), active);
+    let mut check = ImportCheck::new(&job.catalogue, &job.acting, users);
+    let mut laps = Laps::default();
+    let mut writer = Writer::spawn(rt, import);
+    let rows = check_rows(job, &mut check, &mut writer, (users, active), body, &mut laps);
+    // The writer's end comes first: if it failed, that is the cause.
+    let (mut import, write_busy) = writer.finish(rt)?;
+    let scope = match rows? {
+        Ok(scope) => scope,
+        Err(refused) => return Ok((import, Err(refused))),
+    };
+    let whole = Instant::now();
     let mut from = 0;
     while from < users {
         let page = match scope {
@@ -152,17 +144,241 @@ fn check_all<R: Read>(
         };
     }
     check.repeated_usernames(rt.block_on(import.repeated_usernames())?);
-    let mut whole = Duration::ZERO;
-    lap(&mut whole);
     let ms = |d: Duration| d.as_millis() as u64;
     tracing::info!(
         migration_id = %job.migration_id,
-        read_ms = ms(read),
-        lookup_ms = ms(lookup),
-        rules_ms = ms(rules),
-        write_ms = ms(write),
-        whole_draft_ms = ms(whole),
+        total_ms = ms(started.elapsed()),
+        read_ms = ms(laps.read),
+        lookup_ms = ms(laps.lookup),
+        rules_ms = ms(laps.rules),
+        write_wait_ms = ms(laps.write_wait),
+        write_busy_ms = ms(write_busy),
+        whole_draft_ms = ms(whole.elapsed()),
         "csv import checked"
     );
-    Ok(check.finish().map_err(Verdict::Invalid))
+    Ok((import, check.finish().map_err(Verdict::Invalid)))
+}
+
+/// The file's rows, batch by batch: read, users looked up, checked, and the
+/// changes handed to the writer. Ends with which users without a row the
+/// whole-draft pass must visit, or the verdict on a file refused early.
+fn check_rows<R: Read>(
+    job: &ImportJob,
+    check: &mut ImportCheck<'_>,
+    writer: &mut Writer,
+    (users, active): (usize, usize),
+    body: R,
+    laps: &mut Laps,
+) -> Result<Result<Unrowed, Verdict>, ApiError> {
+    let rt = &job.rt;
+    let mut file = match ImportReader::open(body, job.limits) {
+        Ok(f) => f,
+        Err(f) => return Ok(Err(failure(f))),
+    };
+    let mut clock = Instant::now();
+    let mut lap = |into: &mut Duration| {
+        let now = Instant::now();
+        *into += now - clock;
+        clock = now;
+    };
+    let mut batch = ImportBatch::default();
+    let mut cursor = Cursor::new(users);
+    loop {
+        let more = file.read_batch(&mut batch, IMPORT_BATCH_ROWS);
+        lap(&mut laps.read);
+        match more {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(f) => return Ok(Err(failure(f))),
+        }
+        let mut hits: Vec<(&str, usize)> = Vec::new();
+        let mut misses: Vec<&str> = Vec::new();
+        for id in batch.user_ids() {
+            match cursor.find(job, id)? {
+                Some(pos) => hits.push((id, pos)),
+                None => misses.push(id),
+            }
+        }
+        misses.sort_unstable();
+        misses.dedup();
+        let found = rt.block_on(job.store.import_users(&job.migration_id, &misses))?;
+        lap(&mut laps.lookup);
+        let mut by_id: HashMap<&str, &StoredUser> =
+            found.iter().map(|u| (u.user.user_id(), u)).collect();
+        by_id.extend(hits.iter().filter_map(|&(id, pos)| Some((id, cursor.get(pos)?))));
+        let mut changes = Vec::new();
+        check.check_batch(&batch, |id| by_id.get(id).map(|u| u.as_ref()), &mut changes);
+        lap(&mut laps.rules);
+        drop(by_id);
+        cursor.release();
+        if !changes.is_empty() && !writer.send(changes) {
+            // The writer failed; `finish` tells why.
+            return Ok(Ok(Unrowed::Inactive));
+        }
+        lap(&mut laps.write_wait);
+    }
+    Ok(Ok(check.rows_done(file.finish(), active)))
+}
+
+/// The import's transaction on a task of its own, writing each batch's
+/// changes while the next batch is read and checked. One batch waits in
+/// the channel at most, so memory stays that of two batches.
+struct Writer {
+    sender: Option<mpsc::Sender<Vec<DraftChange>>>,
+    task: JoinHandle<Result<(DraftImport, Duration), StoreError>>,
+}
+
+impl Writer {
+    fn spawn(rt: &Handle, mut import: DraftImport) -> Self {
+        let (sender, mut batches) = mpsc::channel::<Vec<DraftChange>>(1);
+        let task = rt.spawn(async move {
+            let mut busy = Duration::ZERO;
+            while let Some(changes) = batches.recv().await {
+                let t = Instant::now();
+                import.write(&changes).await?;
+                busy += t.elapsed();
+            }
+            Ok((import, busy))
+        });
+        Self {
+            sender: Some(sender),
+            task,
+        }
+    }
+
+    /// Hands a batch over, waiting while the writer is busy with the one
+    /// before; `false` once the writer has stopped (on an error).
+    fn send(&mut self, changes: Vec<DraftChange>) -> bool {
+        self.sender
+            .as_ref()
+            .is_some_and(|s| s.blocking_send(changes).is_ok())
+    }
+
+    /// Waits for the last write; the transaction and the writer's busy time.
+    fn finish(mut self, rt: &Handle) -> Result<(DraftImport, Duration), ApiError> {
+        self.sender = None;
+        match rt.block_on(self.task) {
+            Ok(done) => Ok(done?),
+            Err(e) => Err(ApiError::Internal(format!("the import's writer: {e}"))),
+        }
+    }
+}
+
+/// A roster stretch (see `Store::import_stretch`) with its users' positions
+/// sorted by user id.
+struct Stretch {
+    users: Vec<StoredUser>,
+    by_id: Vec<u32>,
+    /// The position after the last active user of the stretch.
+    active_end: usize,
+}
+
+impl Stretch {
+    fn new(users: Vec<StoredUser>) -> Self {
+        let mut by_id: Vec<u32> = (0..users.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| {
+            users[a as usize]
+                .user
+                .user_id()
+                .cmp(users[b as usize].user.user_id())
+        });
+        let active_end = users
+            .iter()
+            .rev()
+            .find(|u| u.user.active())
+            .map_or(0, |u| u.pos + 1);
+        Self {
+            users,
+            by_id,
+            active_end,
+        }
+    }
+
+    /// The position of user `id`, if in this stretch.
+    fn find(&self, id: &str) -> Option<usize> {
+        let i = self
+            .by_id
+            .binary_search_by(|&i| self.users[i as usize].user.user_id().cmp(id))
+            .ok()?;
+        Some(self.users[self.by_id[i] as usize].pos)
+    }
+
+    fn get(&self, pos: usize) -> Option<&StoredUser> {
+        let first = self.users.first()?.pos;
+        self.users.get(pos.checked_sub(first)?)
+    }
+
+    /// The position after the stretch.
+    fn end(&self) -> usize {
+        self.users.last().map_or(0, |u| u.pos + 1)
+    }
+}
+
+/// Follows a file through the roster: the rows of an edited export name
+/// the active users in upload order, so the row after user `p`'s most
+/// likely names a user of the stretch holding `p`, or, once the file has
+/// named the stretch's last active user, of the next stretch. A row whose
+/// user is in neither is a miss, looked up by id.
+struct Cursor {
+    current: Stretch,
+    /// The stretch before, kept while the batch that moved past it may
+    /// still name its users.
+    stale: Option<Stretch>,
+    /// Roster size.
+    len: usize,
+    /// The position after the furthest user the file named.
+    next: usize,
+}
+
+impl Cursor {
+    fn new(len: usize) -> Self {
+        Self {
+            current: Stretch::new(Vec::new()),
+            stale: None,
+            len,
+            next: 0,
+        }
+    }
+
+    /// The roster position of user `id` if it is in the stretch at hand,
+    /// reading the next stretch when the file has come to its end.
+    fn find(&mut self, job: &ImportJob, id: &str) -> Result<Option<usize>, ApiError> {
+        loop {
+            if let Some(pos) = self.current.find(id) {
+                self.next = self.next.max(pos + 1);
+                return Ok(Some(pos));
+            }
+            if let Some(pos) = self.stale.as_ref().and_then(|s| s.find(id)) {
+                return Ok(Some(pos));
+            }
+            // A stretch is replaced only once per batch: the batch's users
+            // found so far may be in the one it replaces.
+            let at = self.current.end();
+            if self.stale.is_some() || at >= self.len || self.next < self.current.active_end {
+                return Ok(None);
+            }
+            let users = job
+                .rt
+                .block_on(job.store.import_stretch(&job.migration_id, at))?;
+            if users.is_empty() {
+                self.len = at;
+                return Ok(None);
+            }
+            let fresh = Stretch::new(users);
+            self.next = self.next.max(at);
+            self.stale = Some(mem::replace(&mut self.current, fresh));
+        }
+    }
+
+    /// A user found by [`Cursor::find`] during this batch.
+    fn get(&self, pos: usize) -> Option<&StoredUser> {
+        self.current
+            .get(pos)
+            .or_else(|| self.stale.as_ref()?.get(pos))
+    }
+
+    /// Between batches: the stretch before is no longer named.
+    fn release(&mut self) {
+        self.stale = None;
+    }
 }

@@ -1,0 +1,202 @@
+//! The reads of the streamed CSV import that run beside its transaction, on
+//! other pooled connections, so that the import can look up the users of
+//! the next batch while its own connection is still writing the last one
+//! (`ferry-http`'s `streamed.rs` pipelines the two).
+//!
+//! Reading outside the transaction is right because nothing it reads can
+//! differ from what the transaction would see:
+//! - the roster: `replace_roster` and every draft edit first lock the
+//!   draft's `licensing` row (`bump_draft_version`), which the import holds
+//!   until it ends, so no roster or draft change commits meanwhile (SQLite:
+//!   the import holds the only write lock, and WAL readers see the last
+//!   commit);
+//! - the draft entries: the import only writes the entries of users whose
+//!   row it has already checked. A user read here has no row yet, unless
+//!   the file names the user twice, and a repeated row refuses the file
+//!   whatever the entry says.
+
+use ferry_domain::Email;
+use ferry_domain::licensing::{Assignment, RosterUserInput, SourceUser, StoredUser};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
+use serde::Deserialize;
+use sqlx::Row;
+
+use super::import::{batch_sql, decode, draft_of_r};
+use super::json_read::SNAPSHOT_CHUNK_USERS;
+use crate::{Backend, Result, Store, StoreError};
+
+impl Store {
+    /// The roster users with these ids (unknown ones left out), each with
+    /// the draft entry as last committed.
+    pub async fn import_users(&self, migration_id: &str, ids: &[&str]) -> Result<Vec<StoredUser>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids drive the join, one index probe per id into the roster
+        // and one into the draft (a set of ids in `IN (…)` was planned as a
+        // scan of the whole roster per batch on PostgreSQL). PostgreSQL gets
+        // them joined by a separator no stored user id holds (control
+        // characters are refused in ids), so an id from the file that
+        // contains one finds nobody, as it should; SQLite as a JSON array,
+        // `CROSS JOIN` keeping it the outer loop.
+        let (roster, payload) = match self.backend {
+            Backend::Postgres => (
+                "unnest(string_to_array($2, E'\\x1f')) AS j(id) \
+                 JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.id",
+                ids.join("\u{1f}"),
+            ),
+            Backend::Sqlite => (
+                "json_each($2) AS j \
+                 CROSS JOIN roster_users r ON r.migration_id = $1 AND r.user_id = j.value",
+                serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+        };
+        let sql = batch_sql(self.backend, roster, "1 = 1");
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .bind(payload)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("batch")?;
+        decode(text)
+    }
+
+    /// The stretch of the roster that holds position `at`: one snapshot
+    /// chunk (migration 0008), decoded from the text it is stored as, which
+    /// costs a fraction of building a JSON object per user in the database,
+    /// plus the draft entries of its users. A roster stored before
+    /// snapshots existed is read from its rows. Empty past the end.
+    pub async fn import_stretch(&self, migration_id: &str, at: usize) -> Result<Vec<StoredUser>> {
+        let chunk = at / SNAPSHOT_CHUNK_USERS;
+        let from = chunk * SNAPSHOT_CHUNK_USERS;
+        let text: Option<String> =
+            sqlx::query("SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2")
+                .bind(migration_id)
+                .bind(chunk as i64)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("users"))
+                .transpose()?;
+        let Some(text) = text else {
+            let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
+            let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(migration_id)
+                .bind(from as i64)
+                .bind((from + SNAPSHOT_CHUNK_USERS) as i64)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("batch")?;
+            return decode(text);
+        };
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let mut users = Stretch { from }
+            .deserialize(&mut de)
+            .and_then(|users| de.end().map(|()| users))
+            .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))?;
+        drop(text);
+        let to = from + users.len();
+        for (pos, entry) in self.stretch_entries(migration_id, from, to).await? {
+            if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
+                u.entry = Some(entry);
+            }
+        }
+        Ok(users)
+    }
+
+    /// The draft entries of the users at positions `from..to`, as (position,
+    /// entry); one index probe per roster user (`draft_of_r`).
+    async fn stretch_entries(
+        &self,
+        migration_id: &str,
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<(usize, Assignment)>> {
+        let join = format!(
+            "FROM roster_users r JOIN {} WHERE r.migration_id = $1 AND r.seq >= $2 AND r.seq < $3",
+            draft_of_r(self.backend)
+        );
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "SELECT json_agg(json_build_object('seq', r.seq, 'plan', d.plan, \
+                 'addons', d.addons::json, 'username', d.username))::text AS batch {join}"
+            ),
+            Backend::Sqlite => format!(
+                "SELECT json_group_array(json_object('seq', r.seq, 'plan', d.plan, \
+                 'addons', json(d.addons), 'username', d.username)) AS batch {join}"
+            ),
+        };
+        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("batch")?;
+        let Some(text) = text else {
+            return Ok(Vec::new());
+        };
+        #[derive(Deserialize)]
+        struct Entry {
+            seq: i64,
+            plan: Option<String>,
+            addons: Vec<String>,
+            username: Option<Email>,
+        }
+        let rows: Vec<Entry> = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("draft entries: {e}")))?;
+        rows.into_iter()
+            .map(|e| {
+                let pos = usize::try_from(e.seq)
+                    .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?;
+                let entry = Assignment {
+                    plan: e.plan,
+                    addons: e.addons,
+                    username: e.username,
+                };
+                Ok((pos, entry))
+            })
+            .collect()
+    }
+}
+
+/// Decodes a snapshot chunk (a JSON array of `RosterUserInput`) straight
+/// into checked users, one element at a time: the chunk's inputs are never
+/// all held beside the users they become.
+struct Stretch {
+    from: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Stretch {
+    type Value = Vec<StoredUser>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Stretch {
+    type Value = Vec<StoredUser>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of roster users")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut users = Vec::with_capacity(SNAPSHOT_CHUNK_USERS);
+        while let Some(input) = seq.next_element::<RosterUserInput>()? {
+            let user = SourceUser::checked(&input).map_err(|e| {
+                A::Error::custom(format!(
+                    "stored roster user '{}' fails its checks: {} errors",
+                    input.user_id,
+                    e.len()
+                ))
+            })?;
+            users.push(StoredUser {
+                pos: self.from + users.len(),
+                user,
+                entry: None,
+            });
+        }
+        Ok(users)
+    }
+}
