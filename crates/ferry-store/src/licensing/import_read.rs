@@ -17,8 +17,8 @@
 
 use ferry_domain::Email;
 use ferry_domain::licensing::{Assignment, RosterUserInput, SourceUser, StoredUser};
-use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use sqlx::Row;
 
 use super::import::{batch_sql, decode, draft_of_r};
@@ -181,7 +181,10 @@ impl<'de> Visitor<'de> for Stretch {
         f.write_str("an array of roster users")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut users = Vec::with_capacity(SNAPSHOT_CHUNK_USERS);
         while let Some(input) = seq.next_element::<RosterUserInput>()? {
             let user = SourceUser::checked(&input).map_err(|e| {

@@ -122,7 +122,14 @@ fn check_all<R: Read>(
     let mut check = ImportCheck::new(&job.catalogue, &job.acting, users);
     let mut laps = Laps::default();
     let mut writer = Writer::spawn(rt, import);
-    let rows = check_rows(job, &mut check, &mut writer, (users, active), body, &mut laps);
+    let rows = check_rows(
+        job,
+        &mut check,
+        &mut writer,
+        (users, active),
+        body,
+        &mut laps,
+    );
     // The writer's end comes first: if it failed, that is the cause.
     let (mut import, write_busy) = writer.finish(rt)?;
     let scope = match rows? {
@@ -205,7 +212,10 @@ fn check_rows<R: Read>(
         lap(&mut laps.lookup);
         let mut by_id: HashMap<&str, &StoredUser> =
             found.iter().map(|u| (u.user.user_id(), u)).collect();
-        by_id.extend(hits.iter().filter_map(|&(id, pos)| Some((id, cursor.get(pos)?))));
+        by_id.extend(
+            hits.iter()
+                .filter_map(|&(id, pos)| Some((id, cursor.get(pos)?))),
+        );
         let mut changes = Vec::new();
         check.check_batch(&batch, |id| by_id.get(id).map(|u| u.as_ref()), &mut changes);
         lap(&mut laps.rules);
