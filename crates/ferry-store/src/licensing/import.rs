@@ -1,7 +1,7 @@
 //! The store's side of the streamed CSV import: one transaction that the
 //! import drives batch by batch (`ferry_domain::licensing::ImportCheck`
-//! holds the rules). Each batch's users are read with their draft entries in
-//! one query, the batch's changes are written into the draft at once, and
+//! holds the rules). Each batch's users are read beside the transaction
+//! (`import_read.rs`), the batch's changes are written into the draft at once, and
 //! the repeated-user-name rule asks the database after the last batch. A
 //! rejected file rolls the transaction back (dropping a [`DraftImport`]
 //! does), so nothing of it is ever seen; a valid one commits with the
