@@ -26,6 +26,11 @@ mod tools;
 mod transfer;
 mod upload;
 
+/// As in the `ferry` binary (see its `main.rs`): validate-only and the other
+/// in-process timings then measure the code as the server runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
