@@ -33,6 +33,9 @@ pub struct CsvArgs {
     /// Skip the PostgreSQL+Redis run.
     #[arg(long)]
     skip_pg: bool,
+    /// Skip the SQLite run (to profile the PostgreSQL one alone).
+    #[arg(long)]
+    skip_sqlite: bool,
     /// Repetitions of the in-process timings (the best counts).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -61,7 +64,8 @@ pub struct CsvArgs {
     /// Where the table goes (default: bench/results/csv.md).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Keep the temp folder (generated files, server logs) and print its path.
+    /// Keep the temp folder (generated files, server logs) and print its path,
+    /// and the PostgreSQL databases (printed too).
     #[arg(long)]
     keep_temp: bool,
     /// Only the in-process timings (raw parse, validate-only,
@@ -103,6 +107,8 @@ struct Ctx {
     services: Services,
     timeout: Duration,
     setup_timeout: Duration,
+    /// `--keep-temp`: the PostgreSQL databases stay too, to look into.
+    keep_state: bool,
 }
 
 pub async fn run(args: CsvArgs) -> Result<()> {
@@ -134,6 +140,7 @@ pub async fn run(args: CsvArgs) -> Result<()> {
         },
         timeout: Duration::from_secs(args.timeout_secs),
         setup_timeout: Duration::from_secs(args.setup_timeout_secs),
+        keep_state: args.keep_temp,
     };
 
     // 1. Data.
@@ -174,7 +181,7 @@ pub async fn run(args: CsvArgs) -> Result<()> {
 
     // 4. The real server.
     let mut backends = Vec::new();
-    if !args.in_process_only {
+    if !args.skip_sqlite && !args.in_process_only {
         backends.push(Backend::Sqlite);
     }
     if !args.skip_pg && !args.in_process_only {
@@ -218,6 +225,12 @@ pub async fn run(args: CsvArgs) -> Result<()> {
 async fn http_run(ctx: &Ctx, backend: Backend, ds: &Dataset) -> Result<HttpRun> {
     let state = State::fresh(backend, &ctx.tmp, &ctx.services).await?;
     let run = http_run_in(ctx, backend, ds, &state).await;
+    if ctx.keep_state {
+        if let Some(url) = &state.database_url {
+            say(ctx.t0, &format!("kept the database {url}"));
+        }
+        return run;
+    }
     let removed = state.remove().await;
     let run = run?;
     removed.context("removing the run's database / namespace")?;
@@ -465,11 +478,12 @@ fn table_rows(
 fn render(args: &CsvArgs, datasets: &[Dataset], rows: &[Row], load: &str) -> String {
     let mut md = String::from("# Benchmark: assignment CSV import (issue 3, “Performance”)\n\n");
     md.push_str(&format!(
-        "Produced by `make bench` (`ferry-bench --rows {} --small {}{}{}`). Every figure below was \
+        "Produced by `make bench` (`ferry-bench --rows {} --small {}{}{}{}`). Every figure below was \
          measured in this run; nothing is hard-coded. A missed target reads **no**.\n\n",
         args.rows,
         args.small,
         if args.skip_pg { " --skip-pg" } else { "" },
+        if args.skip_sqlite { " --skip-sqlite" } else { "" },
         if args.in_process_only {
             " --in-process-only"
         } else {

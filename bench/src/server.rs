@@ -42,7 +42,7 @@ impl Backend {
 /// The state one measured size runs against; created fresh, removed after.
 pub struct State {
     pub data_dir: PathBuf,
-    database_url: Option<String>,
+    pub database_url: Option<String>,
     queue_url: Option<String>,
     namespace: Option<String>,
     pg: Option<(Services, String)>,

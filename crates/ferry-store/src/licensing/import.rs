@@ -211,19 +211,16 @@ impl DraftImport {
 
     /// Users in the roster, and how many of them are active.
     pub async fn roster_size(&mut self) -> Result<(usize, usize)> {
-        let mut count = async |sql: &'static str| -> Result<usize> {
-            let n: i64 = sqlx::query(sql)
-                .bind(&self.migration_id)
-                .fetch_one(&mut *self.tx)
-                .await?
-                .try_get("n")?;
-            Ok(usize::try_from(n).unwrap_or(0))
-        };
-        let all = count("SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1").await?;
-        let active =
-            count("SELECT COUNT(*) AS n FROM roster_users WHERE migration_id = $1 AND active = 1")
-                .await?;
-        Ok((all, active))
+        // One pass over the roster for both counts.
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN active = 1 THEN 1 ELSE 0 END), 0) \
+             AS active FROM roster_users WHERE migration_id = $1",
+        )
+        .bind(&self.migration_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        Ok((count(row.try_get("n")?), count(row.try_get("active")?)))
     }
 
     /// Applies a batch's changes to the draft: old entries deleted, new
@@ -258,6 +255,18 @@ impl DraftImport {
     /// The entries of the draft, as this transaction has it now, whose user
     /// name another entry also has (ignoring case: `username_key`).
     pub async fn repeated_usernames(&mut self) -> Result<Vec<NameHolder>> {
+        if self.backend == Backend::Postgres {
+            // The grouping hashes every name of the draft (a million at
+            // most): with the default 4 MB it spilled to disk in 80 batches,
+            // and each parallel worker grouped the whole draft again. For
+            // the rest of this transaction only.
+            for set in [
+                "SET LOCAL work_mem = '256MB'",
+                "SET LOCAL max_parallel_workers_per_gather = 0",
+            ] {
+                sqlx::query(set).execute(&mut *self.tx).await?;
+            }
+        }
         let rows = sqlx::query(
             "SELECT r.seq AS seq, d.user_id AS user_id, d.username AS username \
              FROM draft_assignments d JOIN roster_users r \

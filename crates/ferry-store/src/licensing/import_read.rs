@@ -61,12 +61,32 @@ impl Store {
         decode(text)
     }
 
+    /// Whether the draft, as last committed, has no entry: then no stretch
+    /// needs its users' entries looked up (a first import, which would
+    /// otherwise probe the draft's index once per roster user for nothing).
+    pub async fn import_draft_is_empty(&self, migration_id: &str) -> Result<bool> {
+        let any: Option<i64> =
+            sqlx::query("SELECT 1 AS one FROM draft_assignments WHERE migration_id = $1 LIMIT 1")
+                .bind(migration_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("one"))
+                .transpose()?;
+        Ok(any.is_none())
+    }
+
     /// The stretch of the roster that holds position `at`: one snapshot
     /// chunk (migration 0008), decoded from the text it is stored as, which
     /// costs a fraction of building a JSON object per user in the database,
-    /// plus the draft entries of its users. A roster stored before
-    /// snapshots existed is read from its rows. Empty past the end.
-    pub async fn import_stretch(&self, migration_id: &str, at: usize) -> Result<Vec<StoredUser>> {
+    /// plus, with `entries`, the draft entries of its users (without, every
+    /// user is read as having none). A roster stored before snapshots
+    /// existed is read from its rows. Empty past the end.
+    pub async fn import_stretch(
+        &self,
+        migration_id: &str,
+        at: usize,
+        entries: bool,
+    ) -> Result<Vec<StoredUser>> {
         let chunk = at / SNAPSHOT_CHUNK_USERS;
         let from = chunk * SNAPSHOT_CHUNK_USERS;
         let text: Option<String> =
@@ -94,6 +114,9 @@ impl Store {
             .and_then(|users| de.end().map(|()| users))
             .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))?;
         drop(text);
+        if !entries {
+            return Ok(users);
+        }
         let to = from + users.len();
         for (pos, entry) in self.stretch_entries(migration_id, from, to).await? {
             if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {

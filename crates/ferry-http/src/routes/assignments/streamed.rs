@@ -189,7 +189,8 @@ fn check_rows<R: Read>(
         clock = now;
     };
     let mut batch = ImportBatch::default();
-    let mut cursor = Cursor::new(users);
+    let draft_empty = rt.block_on(job.store.import_draft_is_empty(&job.migration_id))?;
+    let mut cursor = Cursor::new(users, !draft_empty);
     loop {
         let more = file.read_batch(&mut batch, IMPORT_BATCH_ROWS);
         lap(&mut laps.read);
@@ -338,15 +339,19 @@ struct Cursor {
     len: usize,
     /// The position after the furthest user the file named.
     next: usize,
+    /// Whether stretches need their users' draft entries (not when the
+    /// committed draft is empty, which the import's lock keeps it).
+    entries: bool,
 }
 
 impl Cursor {
-    fn new(len: usize) -> Self {
+    fn new(len: usize, entries: bool) -> Self {
         Self {
             current: Stretch::new(Vec::new()),
             stale: None,
             len,
             next: 0,
+            entries,
         }
     }
 
@@ -367,9 +372,11 @@ impl Cursor {
             if self.stale.is_some() || at >= self.len || self.next < self.current.active_end {
                 return Ok(None);
             }
-            let users = job
-                .rt
-                .block_on(job.store.import_stretch(&job.migration_id, at))?;
+            let users = job.rt.block_on(job.store.import_stretch(
+                &job.migration_id,
+                at,
+                self.entries,
+            ))?;
             if users.is_empty() {
                 self.len = at;
                 return Ok(None);
