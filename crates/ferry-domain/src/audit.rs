@@ -453,8 +453,24 @@ pub fn draft_change(
 /// lists the same users [`draft_change`] would.
 #[derive(Debug, Default)]
 pub struct DraftChangeLog {
-    listed: BTreeMap<String, (Value, Value)>,
+    /// Kept as entries, made JSON only by [`DraftChangeLog::finish`]: an
+    /// in-memory import never asks for the record.
+    listed: BTreeMap<String, (Assignment, Assignment)>,
     changed: usize,
+    /// Once `listed` is full: its largest id, which an id must be below to
+    /// be listed, with [`id_prefix`] of it. A million-row import asks once
+    /// per row, and the prefix answers most of them with one comparison of
+    /// integers.
+    bound: Option<(u64, String)>,
+}
+
+/// The first eight bytes of `id` as a big-endian number (zero-padded): when
+/// two prefixes differ, they order the ids as the ids' bytes do.
+fn id_prefix(id: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = id.len().min(8);
+    b[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 impl DraftChangeLog {
@@ -465,18 +481,21 @@ impl DraftChangeLog {
             return;
         }
         self.changed += 1;
-        if self.listed.len() >= MAX_LISTED_USERS {
-            match self.listed.last_key_value() {
-                Some((last, _)) if last.as_str() > user_id => {
-                    self.listed.pop_last();
-                }
-                _ => return,
+        if let Some((prefix, last)) = &self.bound {
+            let p = id_prefix(user_id);
+            if p > *prefix || (p == *prefix && user_id >= last.as_str()) {
+                return;
             }
+            self.listed.pop_last();
         }
-        self.listed.insert(
-            user_id.to_owned(),
-            (assignment_json(old), assignment_json(new)),
-        );
+        self.listed
+            .insert(user_id.to_owned(), (old.clone(), new.clone()));
+        if self.listed.len() >= MAX_LISTED_USERS {
+            self.bound = self
+                .listed
+                .last_key_value()
+                .map(|(last, _)| (id_prefix(last), last.clone()));
+        }
     }
 
     /// Users whose entry changed.
@@ -489,8 +508,8 @@ impl DraftChangeLog {
         let mut b = serde_json::Map::new();
         let mut a = serde_json::Map::new();
         for (id, (old, new)) in self.listed {
-            b.insert(id.clone(), old);
-            a.insert(id, new);
+            b.insert(id.clone(), assignment_json(&old));
+            a.insert(id, assignment_json(&new));
         }
         let changed = self.changed;
         let before = serde_json::json!({"draft_version": before_version, "users": b});
@@ -526,6 +545,9 @@ mod tests {
 
     /// A streamed import meets changed users in file order, not id order:
     /// the log must still list the same users, and count all of them.
+    /// Ids short enough for the log's integer prefix to order them alone,
+    /// and ids sharing their first eight bytes, which it cannot; arriving in
+    /// reverse order (every id after the ones it must displace) and shuffled.
     #[test]
     fn change_log_in_any_order_lists_what_the_sorted_walk_lists() {
         let entry = |plan: &str| Assignment {
@@ -533,31 +555,34 @@ mod tests {
             ..Assignment::default()
         };
         let n = 2 * MAX_LISTED_USERS + 57;
-        let before: Assignments = (0..n)
-            .map(|i| (format!("u{i:06}"), entry("Basic")))
-            .collect();
-        let after: Assignments = (0..n)
-            .map(|i| {
-                (
-                    format!("u{i:06}"),
-                    entry(if i % 3 == 0 { "Basic" } else { "Admin" }),
-                )
-            })
-            .chain([("new".to_owned(), entry("Engage"))])
-            .collect();
-        let sorted = draft_change(&before, 4, &after, 5);
-        let mut log = DraftChangeLog::default();
-        let none = Assignment::default();
-        // Reverse order: every id arrives after the ones it must displace.
-        for (id, new) in after.iter().rev() {
-            log.push(id, before.get(id).unwrap_or(&none), new);
+        let formats: [fn(usize) -> String; 2] =
+            [|i| format!("u{i:06}"), |i| format!("migrated-user-{i:06}")];
+        for id in formats {
+            let before: Assignments = (0..n).map(|i| (id(i), entry("Basic"))).collect();
+            let after: Assignments = (0..n)
+                .map(|i| (id(i), entry(if i % 3 == 0 { "Basic" } else { "Admin" })))
+                .chain([("new".to_owned(), entry("Engage"))])
+                .collect();
+            let sorted = draft_change(&before, 4, &after, 5);
+            let ids: Vec<&String> = after.keys().collect();
+            let reverse: Vec<&String> = ids.iter().rev().copied().collect();
+            // 7919 is prime and does not divide n + 1: a permutation.
+            let shuffled: Vec<&String> =
+                (0..ids.len()).map(|i| ids[i * 7919 % ids.len()]).collect();
+            for order in [reverse, shuffled] {
+                let mut log = DraftChangeLog::default();
+                let none = Assignment::default();
+                for id in order {
+                    log.push(id, before.get(id).unwrap_or(&none), &after[id]);
+                }
+                let expected_changed = (0..n).filter(|i| i % 3 != 0).count() + 1;
+                assert_eq!(log.changed(), expected_changed);
+                let streamed = log.finish(4, 5);
+                assert_eq!(streamed, sorted);
+                assert_eq!(streamed.1["changed"], expected_changed);
+                assert_eq!(streamed.1["omitted"], expected_changed - MAX_LISTED_USERS);
+            }
         }
-        let expected_changed = (0..n).filter(|i| i % 3 != 0).count() + 1;
-        assert_eq!(log.changed(), expected_changed);
-        let streamed = log.finish(4, 5);
-        assert_eq!(streamed, sorted);
-        assert_eq!(streamed.1["changed"], expected_changed);
-        assert_eq!(streamed.1["omitted"], expected_changed - MAX_LISTED_USERS);
     }
 
     fn fields(i: i64) -> AuditFields {
