@@ -89,36 +89,45 @@ impl Store {
     ) -> Result<Vec<StoredUser>> {
         let chunk = at / SNAPSHOT_CHUNK_USERS;
         let from = chunk * SNAPSHOT_CHUNK_USERS;
-        let text: Option<String> =
-            sqlx::query("SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2")
+        let to = from + SNAPSHOT_CHUNK_USERS;
+        // The entries are looked up on a connection of their own while the
+        // chunk is fetched and decoded here: the database probes its index
+        // while this thread parses.
+        let (snapshot, entries) = tokio::join!(
+            async {
+                let text: Option<String> = sqlx::query(
+                    "SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2",
+                )
                 .bind(migration_id)
                 .bind(chunk as i64)
                 .fetch_optional(&self.pool)
                 .await?
                 .map(|r| r.try_get("users"))
                 .transpose()?;
-        let Some(text) = text else {
+                text.map(|text| decode_stretch(&text, from)).transpose()
+            },
+            async {
+                if entries {
+                    self.stretch_entries(migration_id, from, to).await
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+        );
+        let Some(mut users) = snapshot? else {
+            // Rows with their entries (the entries read beside were in vain:
+            // rosters without a snapshot are from before migration 0008).
             let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
             let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(migration_id)
                 .bind(from as i64)
-                .bind((from + SNAPSHOT_CHUNK_USERS) as i64)
+                .bind(to as i64)
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("batch")?;
             return decode(text);
         };
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let mut users = Stretch { from }
-            .deserialize(&mut de)
-            .and_then(|users| de.end().map(|()| users))
-            .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))?;
-        drop(text);
-        if !entries {
-            return Ok(users);
-        }
-        let to = from + users.len();
-        for (pos, entry) in self.stretch_entries(migration_id, from, to).await? {
+        for (pos, entry) in entries? {
             if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
                 u.entry = Some(entry);
             }
@@ -180,6 +189,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The users of the snapshot chunk `text`, whose first is at `from`.
+fn decode_stretch(text: &str, from: usize) -> Result<Vec<StoredUser>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Stretch { from }
+        .deserialize(&mut de)
+        .and_then(|users| de.end().map(|()| users))
+        .map_err(|e| StoreError::Corrupt(format!("roster snapshot: {e}")))
 }
 
 /// Decodes a snapshot chunk (a JSON array of `RosterUserInput`) straight
