@@ -312,6 +312,7 @@ fn roster_user(i: usize) -> RosterUserInput {
 async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
     let t = store(mode).await;
     let id = open(&t.store, "bulkrt").await;
+    assert!(t.store.import_draft_is_empty(&id).await.unwrap());
     let users: Vec<RosterUserInput> = (0..LARGE).map(roster_user).collect();
     let sats = vec![SatelliteInput {
         name: "Branch".into(),
@@ -343,6 +344,41 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
     assert_eq!(read_sats, sats);
     assert_eq!(t.store.load_draft(&id).await.unwrap().assignments, draft);
 
+    // The import's roster stretches: users in upload order with their
+    // entries, or without them when asked not to look.
+    assert!(!t.store.import_draft_is_empty(&id).await.unwrap());
+    let stretch = |with: bool| {
+        let store = t.store.clone();
+        let id = id.clone();
+        async move {
+            let users = store.import_stretch(&id, 0, with).await.unwrap();
+            users
+                .into_iter()
+                .map(|u| (u.pos, u.user.user_id().to_owned(), u.entry))
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = stretch(true).await;
+    assert!(
+        !first.is_empty() && first.len() < LARGE,
+        "one stretch, not all"
+    );
+    let expected: Vec<_> = users
+        .iter()
+        .enumerate()
+        .take(first.len())
+        .map(|(pos, u)| (pos, u.user_id.clone(), draft.get(&u.user_id).cloned()))
+        .collect();
+    assert!(
+        first == expected,
+        "a stretch reads the users with their entries"
+    );
+    let bare: Vec<_> = expected
+        .iter()
+        .map(|(pos, uid, _)| (*pos, uid.clone(), None))
+        .collect();
+    assert!(stretch(false).await == bare, "entries are left out");
+
     // A roster stored before snapshots existed is read from its rows.
     let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
     sqlx::query("DELETE FROM roster_snapshot WHERE migration_id = $1")
@@ -352,6 +388,10 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
         .unwrap();
     let (read, _) = t.store.load_roster(&id).await.unwrap();
     assert!(read == users, "the rows give the same roster back");
+    assert!(
+        stretch(true).await == expected,
+        "and so do the import's stretches"
+    );
 }
 
 /// Draft rows written before migration 0009 have no `username_key`; the
