@@ -37,7 +37,7 @@ pub struct CsvArgs {
     #[arg(long)]
     skip_sqlite: bool,
     /// Repetitions of the in-process timings (the best counts).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     runs: usize,
     /// Give up on the timed HTTP import after this long (reported "timed out").
     #[arg(long, default_value_t = 300)]
@@ -166,12 +166,11 @@ pub async fn run(args: CsvArgs) -> Result<()> {
     // 2–3. Raw parse and validate-only, in process.
     let mut parsed = Vec::new();
     for ds in &datasets {
-        let raw = parse::raw_parse(ds, args.runs)?;
+        let (raw, validate) = parse::side_by_side(ds, args.runs)?;
         say(
             t0,
             &format!("raw parse {} rows: {:?}", count(ds.rows), raw.all),
         );
-        let validate = parse::validate_only(ds, args.runs)?;
         say(
             t0,
             &format!("validate-only {} rows: {:?}", count(ds.rows), validate.all),
@@ -506,7 +505,7 @@ fn render(args: &CsvArgs, datasets: &[Dataset], rows: &[Row], load: &str) -> Str
     }
     md.push_str(
         "\n## How it is measured\n\n\
-         - Raw parse and validate-only run in the benchmark process on the same file (page cache), best of the runs.\n\
+         - Raw parse and validate-only run in the benchmark process on the same file (page cache), in turns (raw, validate, raw, …), best of the runs of each.\n\
          - Each HTTP size runs against fresh state (SQLite folder, or a new PostgreSQL database `ferry_bench_<uuid>` \
          and Redis namespace): a first `ferry all-in-one` (release) process creates the migration, sets the catalogue \
          and uploads the roster (then, after its `VmHWM` was read, times `GET …/overview` on the empty draft); it is \

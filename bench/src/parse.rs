@@ -2,7 +2,9 @@
 //! `read_byte_record` loop (the floor any CSV reader is judged against) and
 //! Ferry's validate-only path (`import_assignment_csv` with the roster,
 //! catalogue and an empty base draft in memory). Both read the same file from
-//! the page cache (it was just written), best of `runs`.
+//! the page cache (it was just written), best of `runs`, taken in turns
+//! (raw, validate, raw, …): on a shared machine whose speed drifts, the ratio
+//! then compares runs from the same minutes.
 
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -17,33 +19,39 @@ pub struct Timing {
     pub all: Vec<Duration>,
 }
 
-fn best_of(runs: usize, mut once: impl FnMut() -> Result<Duration>) -> Result<Timing> {
-    let mut all = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        all.push(once()?);
+impl Timing {
+    fn of(all: Vec<Duration>) -> Self {
+        let best = all.iter().copied().min().unwrap_or_default();
+        Timing { best, all }
     }
-    let best = all.iter().copied().min().unwrap_or_default();
-    Ok(Timing { best, all })
+}
+
+/// The raw parse and validate-only, `runs` of each in turns: (raw, validate).
+pub fn side_by_side(ds: &Dataset, runs: usize) -> Result<(Timing, Timing)> {
+    let (mut raw, mut validate) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        raw.push(raw_parse(ds)?);
+        validate.push(validate_only(ds).context("validate-only")?);
+    }
+    Ok((Timing::of(raw), Timing::of(validate)))
 }
 
 /// The raw parse: `csv::Reader` (default builder: 8 KiB buffer, header row)
 /// counting records with `read_byte_record`, no UTF-8 check, no allocation
 /// per row.
-pub fn raw_parse(ds: &Dataset, runs: usize) -> Result<Timing> {
-    best_of(runs, || {
-        let start = Instant::now();
-        let mut reader = csv::Reader::from_reader(File::open(&ds.assignment_csv)?);
-        let mut record = csv::ByteRecord::new();
-        let mut n = 0usize;
-        while reader.read_byte_record(&mut record)? {
-            n += 1;
-        }
-        let elapsed = start.elapsed();
-        if n != ds.rows {
-            bail!("raw parse read {n} records, expected {}", ds.rows);
-        }
-        Ok(elapsed)
-    })
+fn raw_parse(ds: &Dataset) -> Result<Duration> {
+    let start = Instant::now();
+    let mut reader = csv::Reader::from_reader(File::open(&ds.assignment_csv)?);
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0usize;
+    while reader.read_byte_record(&mut record)? {
+        n += 1;
+    }
+    let elapsed = start.elapsed();
+    if n != ds.rows {
+        bail!("raw parse read {n} records, expected {}", ds.rows);
+    }
+    Ok(elapsed)
 }
 
 /// Limits that let the file through (the defaults are sized for 1M rows).
@@ -60,41 +68,37 @@ pub fn limits_for(ds: &Dataset) -> CsvLimits {
 
 /// Ferry's validate-only: every rule of SPEC §3.4 over the whole file. The
 /// outcome (the new draft) is dropped outside the timed part.
-pub fn validate_only(ds: &Dataset, runs: usize) -> Result<Timing> {
+fn validate_only(ds: &Dataset) -> Result<Duration> {
     let base = Assignments::new();
     let limits = limits_for(ds);
-    best_of(runs, || {
-        let file = File::open(&ds.assignment_csv)?;
-        let start = Instant::now();
-        let outcome =
-            import_assignment_csv(file, &ds.roster, &ds.catalogue, &base, &ds.acting, limits);
-        let elapsed = start.elapsed();
-        match outcome {
-            Ok(ok) => {
-                if ok.rows != ds.rows as u64 || ok.assignments.len() != ds.rows {
-                    bail!(
-                        "validate-only read {} rows into {} assignments, expected {}",
-                        ok.rows,
-                        ok.assignments.len(),
-                        ds.rows
-                    );
-                }
-            }
-            Err(CsvFailure::TooLarge { limit_name, limit }) => {
-                bail!("validate-only refused the file: {limit_name} = {limit}")
-            }
-            Err(CsvFailure::Invalid(errors)) => {
-                eprintln!("validate-only found {} errors; the first:", errors.len());
-                for e in errors.iter().take(10) {
-                    eprintln!(
-                        "  row {:?} column {} value {:?}: {} ({})",
-                        e.row, e.column, e.value, e.message, e.code
-                    );
-                }
-                bail!("the generated file does not validate");
+    let file = File::open(&ds.assignment_csv)?;
+    let start = Instant::now();
+    let outcome = import_assignment_csv(file, &ds.roster, &ds.catalogue, &base, &ds.acting, limits);
+    let elapsed = start.elapsed();
+    match outcome {
+        Ok(ok) => {
+            if ok.rows != ds.rows as u64 || ok.assignments.len() != ds.rows {
+                bail!(
+                    "validate-only read {} rows into {} assignments, expected {}",
+                    ok.rows,
+                    ok.assignments.len(),
+                    ds.rows
+                );
             }
         }
-        Ok(elapsed)
-    })
-    .context("validate-only")
+        Err(CsvFailure::TooLarge { limit_name, limit }) => {
+            bail!("validate-only refused the file: {limit_name} = {limit}")
+        }
+        Err(CsvFailure::Invalid(errors)) => {
+            eprintln!("validate-only found {} errors; the first:", errors.len());
+            for e in errors.iter().take(10) {
+                eprintln!(
+                    "  row {:?} column {} value {:?}: {} ({})",
+                    e.row, e.column, e.value, e.message, e.code
+                );
+            }
+            bail!("the generated file does not validate");
+        }
+    }
+    Ok(elapsed)
 }
