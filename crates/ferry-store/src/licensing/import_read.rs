@@ -19,7 +19,8 @@ use ferry_domain::Email;
 use ferry_domain::licensing::{Assignment, RosterUserInput, SourceUser, StoredUser};
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Connection, Row};
 
 use super::import::{batch_sql, decode, draft_of_r};
 use super::json_read::SNAPSHOT_CHUNK_USERS;
@@ -52,10 +53,11 @@ impl Store {
             ),
         };
         let sql = batch_sql(self.backend, roster, "1 = 1");
+        let mut conn = LargeRead::acquire(self).await?;
         let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(migration_id)
             .bind(payload)
-            .fetch_one(&self.pool)
+            .fetch_one(conn.get())
             .await?
             .try_get("batch")?;
         decode(text)
@@ -95,12 +97,13 @@ impl Store {
         // while this thread parses.
         let (snapshot, entries) = tokio::join!(
             async {
+                let mut conn = LargeRead::acquire(self).await?;
                 let text: Option<String> = sqlx::query(
                     "SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2",
                 )
                 .bind(migration_id)
                 .bind(chunk as i64)
-                .fetch_optional(&self.pool)
+                .fetch_optional(conn.get())
                 .await?
                 .map(|r| r.try_get("users"))
                 .transpose()?;
@@ -118,11 +121,12 @@ impl Store {
             // Rows with their entries (the entries read beside were in vain:
             // rosters without a snapshot are from before migration 0008).
             let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
+            let mut conn = LargeRead::acquire(self).await?;
             let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(migration_id)
                 .bind(from as i64)
                 .bind(to as i64)
-                .fetch_one(&self.pool)
+                .fetch_one(conn.get())
                 .await?
                 .try_get("batch")?;
             return decode(text);
@@ -157,11 +161,12 @@ impl Store {
                  'addons', json(d.addons), 'username', d.username)) AS batch {join}"
             ),
         };
+        let mut conn = LargeRead::acquire(self).await?;
         let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(migration_id)
             .bind(from as i64)
             .bind(to as i64)
-            .fetch_one(&self.pool)
+            .fetch_one(conn.get())
             .await?
             .try_get("batch")?;
         let Some(text) = text else {
@@ -188,6 +193,30 @@ impl Store {
                 Ok((pos, entry))
             })
             .collect()
+    }
+}
+
+/// A pooled connection for a read of megabytes (a stretch, a batch), whose
+/// buffers shrink back when it returns to the pool. A connection keeps the
+/// largest message it ever read, and the pool hands out its idle
+/// connections in turn: without this, after one large import every
+/// connection of the pool would hold a stretch's worth of buffer (several
+/// megabytes each) for the rest of the process's life.
+struct LargeRead(PoolConnection<Any>);
+
+impl LargeRead {
+    async fn acquire(store: &Store) -> Result<Self> {
+        Ok(Self(store.pool.acquire().await?))
+    }
+
+    fn get(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
+}
+
+impl Drop for LargeRead {
+    fn drop(&mut self) {
+        self.0.shrink_buffers();
     }
 }
 
