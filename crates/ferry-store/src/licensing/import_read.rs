@@ -121,15 +121,7 @@ impl Store {
             // Rows with their entries (the entries read beside were in vain:
             // rosters without a snapshot are from before migration 0008).
             let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
-            let mut conn = LargeRead::acquire(self).await?;
-            let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(migration_id)
-                .bind(from as i64)
-                .bind(to as i64)
-                .fetch_one(conn.get())
-                .await?
-                .try_get("batch")?;
-            return decode(text);
+            return decode(self.seq_range_batch(sql, migration_id, from, to).await?);
         };
         for (pos, entry) in entries? {
             if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
@@ -137,6 +129,25 @@ impl Store {
             }
         }
         Ok(users)
+    }
+
+    /// The `batch` text of `sql` over roster positions `$2..$3` of migration
+    /// `$1`.
+    async fn seq_range_batch(
+        &self,
+        sql: String,
+        migration_id: &str,
+        from: usize,
+        to: usize,
+    ) -> Result<Option<String>> {
+        let mut conn = LargeRead::acquire(self).await?;
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_one(conn.get())
+            .await?
+            .try_get("batch")?)
     }
 
     /// The draft entries of the users at positions `from..to`, as (position,
@@ -161,15 +172,7 @@ impl Store {
                  'addons', json(d.addons), 'username', d.username)) AS batch {join}"
             ),
         };
-        let mut conn = LargeRead::acquire(self).await?;
-        let text: Option<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(migration_id)
-            .bind(from as i64)
-            .bind(to as i64)
-            .fetch_one(conn.get())
-            .await?
-            .try_get("batch")?;
-        let Some(text) = text else {
+        let Some(text) = self.seq_range_batch(sql, migration_id, from, to).await? else {
             return Ok(Vec::new());
         };
         #[derive(Deserialize)]
