@@ -283,8 +283,9 @@ async fn job_records_are_at_most_once(mode: Mode) {
     );
 }
 
-/// More users than one batch of every bulk path (snapshot chunks, row
-/// batches, draft pages: 50,000 each), so batch edges are crossed.
+/// More users than one batch of every bulk path (snapshot chunks of 10,000
+/// or, stored before migration 0010, 50,000; row batches and draft pages of
+/// 50,000), so batch edges are crossed.
 const LARGE: usize = 60_001;
 
 fn roster_user(i: usize) -> RosterUserInput {
@@ -378,9 +379,70 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
         .map(|(pos, uid, _)| (*pos, uid.clone(), None))
         .collect();
     assert!(stretch(false).await == bare, "entries are left out");
+    let whole: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(pos, u)| (pos, u.user_id.clone(), draft.get(&u.user_id).cloned()))
+        .collect();
+    assert!(
+        walk(&t.store, &id).await == whole,
+        "stretch after stretch, the whole roster in order"
+    );
+
+    // A snapshot stored before migration 0010, in chunks of 50,000, is
+    // walked the same: each chunk says where it starts.
+    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+    sqlx::query("DELETE FROM roster_snapshot WHERE migration_id = $1")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (chunk, part) in users.chunks(50_000).enumerate() {
+        sqlx::query(
+            "INSERT INTO roster_snapshot (migration_id, chunk, first_seq, users) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(chunk as i64)
+        .bind((chunk * 50_000) as i64)
+        .bind(serde_json::to_string(part).unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    assert!(walk(&t.store, &id).await == whole, "older chunks too");
+    let holding = |at: usize| {
+        let store = t.store.clone();
+        let id = id.clone();
+        async move {
+            let users = store.import_stretch(&id, at, true).await.unwrap();
+            let pos: Vec<usize> = users.iter().map(|u| u.pos).collect();
+            let ids: Vec<String> = users.iter().map(|u| u.user.user_id().to_owned()).collect();
+            (pos, ids)
+        }
+    };
+    let chunk_of = |range: std::ops::Range<usize>| {
+        let ids: Vec<String> = users[range.clone()]
+            .iter()
+            .map(|u| u.user_id.clone())
+            .collect();
+        (range.collect::<Vec<_>>(), ids)
+    };
+    assert!(
+        holding(10_000).await == chunk_of(0..50_000),
+        "a position inside an older chunk gets that chunk"
+    );
+    assert!(holding(50_005).await == chunk_of(50_000..LARGE));
+    assert!(
+        t.store
+            .import_stretch(&id, LARGE, true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing past the end"
+    );
 
     // A roster stored before snapshots existed is read from its rows.
-    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
     sqlx::query("DELETE FROM roster_snapshot WHERE migration_id = $1")
         .bind(&id)
         .execute(&mut conn)
@@ -389,9 +451,27 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
     let (read, _) = t.store.load_roster(&id).await.unwrap();
     assert!(read == users, "the rows give the same roster back");
     assert!(
-        stretch(true).await == expected,
+        walk(&t.store, &id).await == whole,
         "and so do the import's stretches"
     );
+}
+
+/// The roster as the import's cursor reads it: stretch after stretch from
+/// position 0, as (position, user id, entry).
+async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>)> {
+    let mut out = Vec::new();
+    loop {
+        let users = store.import_stretch(id, out.len(), true).await.unwrap();
+        if users.is_empty() {
+            return out;
+        }
+        assert_eq!(users[0].pos, out.len(), "a stretch starts where one ended");
+        out.extend(
+            users
+                .into_iter()
+                .map(|u| (u.pos, u.user.user_id().to_owned(), u.entry)),
+        );
+    }
 }
 
 /// Draft rows written before migration 0009 have no `username_key`; the

@@ -15,7 +15,7 @@ both_modes!(
 
 /// Active users: the migrator `u000000` plus this many; then 5 inactive.
 /// Several batches of `IMPORT_BATCH_ROWS` (10,000) and more than one roster
-/// snapshot chunk (50,000 users).
+/// snapshot chunk (10,000 users; each batch spans two or three).
 const USERS: usize = 60_000;
 
 fn uid(i: usize) -> String {

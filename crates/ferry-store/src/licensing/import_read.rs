@@ -78,36 +78,59 @@ impl Store {
     }
 
     /// The stretch of the roster that holds position `at`: one snapshot
-    /// chunk (migration 0008), decoded from the text it is stored as, which
-    /// costs a fraction of building a JSON object per user in the database,
-    /// plus, with `entries`, the draft entries of its users (without, every
-    /// user is read as having none). A roster stored before snapshots
-    /// existed is read from its rows. Empty past the end.
+    /// chunk (migrations 0008, 0010), decoded from the text it is stored
+    /// as, which costs a fraction of building a JSON object per user in the
+    /// database, plus, with `entries`, the draft entries of its users
+    /// (without, every user is read as having none). A roster stored before
+    /// snapshots existed is read from its rows, a chunk's worth. Empty past
+    /// the end.
     pub async fn import_stretch(
         &self,
         migration_id: &str,
         at: usize,
         entries: bool,
     ) -> Result<Vec<StoredUser>> {
-        let chunk = at / SNAPSHOT_CHUNK_USERS;
-        let from = chunk * SNAPSHOT_CHUNK_USERS;
-        let to = from + SNAPSHOT_CHUNK_USERS;
+        // Where the chunk holding `at` starts and the next one starts (an
+        // index-only read): chunks differ in size between snapshots written
+        // before and after migration 0010.
+        let bounds = sqlx::query(
+            "SELECT (SELECT MAX(first_seq) FROM roster_snapshot \
+                     WHERE migration_id = $1 AND first_seq <= $2) AS first, \
+                    (SELECT MIN(first_seq) FROM roster_snapshot \
+                     WHERE migration_id = $1 AND first_seq > $2) AS next",
+        )
+        .bind(migration_id)
+        .bind(at as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        let first: Option<i64> = bounds.try_get("first")?;
+        let next: Option<i64> = bounds.try_get("next")?;
+        let Some(first) = first else {
+            // Rows with their entries, a chunk's worth from `at` on: a
+            // roster from before migration 0008.
+            let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
+            let to = at + SNAPSHOT_CHUNK_USERS;
+            return decode(self.seq_range_batch(sql, migration_id, at, to).await?);
+        };
+        let from =
+            usize::try_from(first).map_err(|_| StoreError::Corrupt("negative first_seq".into()))?;
+        let last = i64::MAX as usize;
+        let to = next.map_or(last, |n| usize::try_from(n).unwrap_or(last));
         // The entries are looked up on a connection of their own while the
         // chunk is fetched and decoded here: the database probes its index
         // while this thread parses.
         let (snapshot, entries) = tokio::join!(
             async {
                 let mut conn = LargeRead::acquire(self).await?;
-                let text: Option<String> = sqlx::query(
-                    "SELECT users FROM roster_snapshot WHERE migration_id = $1 AND chunk = $2",
+                let text: String = sqlx::query(
+                    "SELECT users FROM roster_snapshot WHERE migration_id = $1 AND first_seq = $2",
                 )
                 .bind(migration_id)
-                .bind(chunk as i64)
-                .fetch_optional(conn.get())
+                .bind(first)
+                .fetch_one(conn.get())
                 .await?
-                .map(|r| r.try_get("users"))
-                .transpose()?;
-                text.map(|text| decode_stretch(&text, from)).transpose()
+                .try_get("users")?;
+                decode_stretch(&text, from)
             },
             async {
                 if entries {
@@ -117,12 +140,16 @@ impl Store {
                 }
             }
         );
-        let Some(mut users) = snapshot? else {
-            // Rows with their entries (the entries read beside were in vain:
-            // rosters without a snapshot are from before migration 0008).
-            let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
-            return decode(self.seq_range_batch(sql, migration_id, from, to).await?);
-        };
+        let mut users = snapshot?;
+        if users.len() > to - from || (next.is_some() && users.len() != to - from) {
+            return Err(StoreError::Corrupt(format!(
+                "roster snapshot chunk at {from} holds {} users",
+                users.len()
+            )));
+        }
+        if at - from >= users.len() {
+            return Ok(Vec::new()); // past the end of the last chunk
+        }
         for (pos, entry) in entries? {
             if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
                 u.entry = Some(entry);

@@ -65,8 +65,12 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<Vec<T>
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-/// Users per `roster_snapshot` chunk.
-pub(super) const SNAPSHOT_CHUNK_USERS: usize = 50_000;
+/// Users per `roster_snapshot` chunk written now (snapshots written before
+/// migration 0010 have 50,000; each chunk stores its `first_seq`). Small
+/// enough that the few chunks a CSV import holds decoded at once stay a
+/// small part of its memory, large enough that reading a roster whole is a
+/// query per 10,000 users.
+pub(super) const SNAPSHOT_CHUNK_USERS: usize = 10_000;
 
 /// Writes the roster's snapshot (see migration 0008) in the upload's
 /// transaction; the caller has deleted the previous one.
@@ -77,12 +81,16 @@ pub(super) async fn write_snapshot(
 ) -> Result<()> {
     for (chunk, part) in users.chunks(SNAPSHOT_CHUNK_USERS).enumerate() {
         let text = serde_json::to_string(part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO roster_snapshot (migration_id, chunk, users) VALUES ($1, $2, $3)")
-            .bind(migration_id)
-            .bind(chunk as i64)
-            .bind(text)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO roster_snapshot (migration_id, chunk, first_seq, users) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(migration_id)
+        .bind(chunk as i64)
+        .bind((chunk * SNAPSHOT_CHUNK_USERS) as i64)
+        .bind(text)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -36,6 +36,12 @@ use tokio::task::JoinHandle;
 
 use crate::problem::ApiError;
 
+/// Roster stretches a batch may move past (kept until it is checked): a
+/// batch of rows in export order spans two or three, more only where long
+/// runs of inactive users lie between its rows; the rest are misses. Bounds
+/// the stretches held at once whatever the file.
+const STALE_STRETCHES: usize = 3;
+
 /// Inactive users read per query after the rows.
 const INACTIVE_PAGE: usize = 10_000;
 
@@ -332,9 +338,9 @@ impl Stretch {
 /// user is in neither is a miss, looked up by id.
 struct Cursor {
     current: Stretch,
-    /// The stretch before, kept while the batch that moved past it may
-    /// still name its users.
-    stale: Option<Stretch>,
+    /// The stretches before, kept while the batch that moved past them may
+    /// still name their users (a batch can span several stretches).
+    stale: Vec<Stretch>,
     /// Roster size.
     len: usize,
     /// The position after the furthest user the file named.
@@ -348,7 +354,7 @@ impl Cursor {
     fn new(len: usize, entries: bool) -> Self {
         Self {
             current: Stretch::new(Vec::new()),
-            stale: None,
+            stale: Vec::new(),
             len,
             next: 0,
             entries,
@@ -363,13 +369,14 @@ impl Cursor {
                 self.next = self.next.max(pos + 1);
                 return Ok(Some(pos));
             }
-            if let Some(pos) = self.stale.as_ref().and_then(|s| s.find(id)) {
+            if let Some(pos) = self.stale.iter().find_map(|s| s.find(id)) {
                 return Ok(Some(pos));
             }
-            // A stretch is replaced only once per batch: the batch's users
-            // found so far may be in the one it replaces.
             let at = self.current.end();
-            if self.stale.is_some() || at >= self.len || self.next < self.current.active_end {
+            if self.stale.len() >= STALE_STRETCHES
+                || at >= self.len
+                || self.next < self.current.active_end
+            {
                 return Ok(None);
             }
             let users = job.rt.block_on(job.store.import_stretch(
@@ -383,7 +390,8 @@ impl Cursor {
             }
             let fresh = Stretch::new(users);
             self.next = self.next.max(at);
-            self.stale = Some(mem::replace(&mut self.current, fresh));
+            // The batch's users found so far may be in the one replaced.
+            self.stale.push(mem::replace(&mut self.current, fresh));
         }
     }
 
@@ -391,11 +399,11 @@ impl Cursor {
     fn get(&self, pos: usize) -> Option<&StoredUser> {
         self.current
             .get(pos)
-            .or_else(|| self.stale.as_ref()?.get(pos))
+            .or_else(|| self.stale.iter().find_map(|s| s.get(pos)))
     }
 
-    /// Between batches: the stretch before is no longer named.
+    /// Between batches: the stretches before are no longer named.
     fn release(&mut self) {
-        self.stale = None;
+        self.stale.clear();
     }
 }
