@@ -3,11 +3,10 @@
 //! database. The domain's tests and the validate-only benchmark use it; the
 //! HTTP import drives the same state machine against the store.
 
-use std::hash::BuildHasher;
+use std::collections::HashMap;
 use std::io::Read;
 
 use super::assignment::{Assignment, Assignments};
-use super::caseless::Caseless;
 use super::catalogue::Catalogue;
 use super::csv_common::{CsvFailure, CsvLimits};
 use super::import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportReader};
@@ -117,7 +116,8 @@ pub(crate) fn import_in_batches<R: Read>(
             }),
     );
     let next = apply(roster, base, changes);
-    check.repeated_usernames(repeated_names(roster, &next));
+    let candidates = check.name_candidates();
+    check.repeated_usernames(holders_at(roster, &next, &candidates));
     match check.finish() {
         Ok(summary) => Ok(ImportOutcome {
             changed: summary.changed(),
@@ -182,37 +182,22 @@ fn apply(
     out
 }
 
-/// The entries whose user name may repeat: the names are hashed (ignoring
-/// case) and sorted rather than put in a million-entry map, and only names
-/// whose hash repeats are handed on; the state machine compares them
-/// exactly, so a collision costs nothing but a look. Seeded per call, so a
-/// crafted file cannot make every name collide.
-fn repeated_names(roster: &Roster, next: &[(String, Assignment)]) -> Vec<NameHolder> {
-    let state = foldhash::fast::RandomState::default();
-    // One integer per entry, the hash's high bits above the entry's index
-    // into `next`: a plain integer sort, the fastest there is. With a
-    // million entries 44 bits of hash are left, so a collision (a look at
-    // two different names) is rare.
-    let index_bits = usize::BITS - next.len().leading_zeros();
-    let index_mask = (1u64 << index_bits) - 1;
-    let mut hashed: Vec<u64> = next
+/// The entries of `next` at roster positions `candidates` (ascending), with
+/// their user names. No walk at all for a file without a repeated name, the
+/// usual case.
+fn holders_at(roster: &Roster, next: &[(String, Assignment)], candidates: &[usize]) -> Vec<NameHolder> {
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let users = roster.users();
+    let wanted: HashMap<&str, usize> = candidates
         .iter()
-        .enumerate()
-        .filter_map(|(i, (_, a))| {
-            let u = a.username.as_ref()?;
-            let h = state.hash_one(Caseless(u.as_str()));
-            Some((h & !index_mask) | i as u64)
-        })
+        .filter_map(|&pos| Some((users.get(pos)?.user_id(), pos)))
         .collect();
-    hashed.sort_unstable();
-    hashed
-        .chunk_by(|x, y| x & !index_mask == y & !index_mask)
-        .filter(|run| run.len() > 1)
-        .flatten()
-        .filter_map(|&h| {
-            let (id, a) = next.get((h & index_mask) as usize)?;
+    next.iter()
+        .filter_map(|(id, a)| {
             Some(NameHolder {
-                pos: roster.position(id)?,
+                pos: *wanted.get(id.as_str())?,
                 user_id: id.clone(),
                 username: a.username.clone()?,
             })

@@ -301,6 +301,30 @@ fn usernames_unique_and_acting_user_licensed() {
     );
 }
 
+/// A kept entry (an inactive user's, which no row covers) holds its user
+/// name against the rows: both holders are reported, the kept one without
+/// a row.
+#[test]
+fn usernames_unique_against_kept_entries() {
+    let mut base = draft();
+    base.insert(
+        "u4".into(),
+        assign(Some("Basic"), &[], Some("dee@acme.example")),
+    );
+    let mut t = export_table(&base);
+    set(&mut t, 3, USERNAME, "DEE@acme.example");
+    let v = match import_with(&render(&t, b','), &base, CsvLimits::default()) {
+        Err(CsvFailure::Invalid(v)) => v,
+        other => panic!("{other:?}"),
+    };
+    let names: Vec<(Option<u64>, &str)> = v
+        .iter()
+        .filter(|e| e.code == codes::DUPLICATE_USERNAME)
+        .map(|e| (e.row, e.user_id.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(names, [(Some(4), "u3"), (None, "u4")], "{v:?}");
+}
+
 #[test]
 fn limits_answer_too_large_with_the_limit_named() {
     let bytes = render(&table(), b',');

@@ -8,10 +8,13 @@
 //! and applied in the memory of one batch; [`super::import_assignment_csv`]
 //! drives it against a roster in memory.
 //!
-//! Per roster user it keeps four bytes (the row the user was seen on) and a
-//! bit; everything else is per batch or per catalogue entry.
+//! Per roster user it keeps four bytes (the row the user was seen on), a bit,
+//! and for each entry with a user name eight bytes (a hash of the name, for
+//! [`ImportCheck::name_candidates`]); everything else is per batch or per
+//! catalogue entry.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::assignment::{Assignment, RuleViolation, addons_from_input, plan_from_input};
 use super::caseless::{Caseless, username_key};
@@ -131,6 +134,14 @@ pub struct ImportCheck<'c> {
     log: DraftChangeLog,
     read: ReadEnd,
     scratch: Vec<RuleViolation>,
+    /// One integer per entry of the new draft with a user name: the name's
+    /// hash (ignoring case) in the high bits, the user's position in the
+    /// low `pos_bits`. Sorting them finds repeated names without a map of a
+    /// million names, and without asking a database to group them.
+    names: Vec<u64>,
+    pos_bits: u32,
+    /// Seeded per import, so that a crafted file cannot make names collide.
+    hasher: foldhash::fast::RandomState,
 }
 
 const EMPTY: Assignment = Assignment {
@@ -159,6 +170,18 @@ impl<'c> ImportCheck<'c> {
             log: DraftChangeLog::default(),
             read: ReadEnd::default(),
             scratch: Vec::new(),
+            names: Vec::new(),
+            pos_bits: (usize::BITS - roster_users.leading_zeros()).min(63),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Notes the user name of an entry of the new draft (non-empty) at `pos`.
+    fn note_name(&mut self, pos: usize, a: &Assignment) {
+        if let Some(u) = &a.username {
+            let h = self.hasher.hash_one(Caseless(u.as_str()));
+            let mask = (1u64 << self.pos_bits) - 1;
+            self.names.push((h & !mask) | pos as u64);
         }
     }
 
@@ -311,6 +334,7 @@ impl<'c> ImportCheck<'c> {
             }
             self.scratch = found;
             self.acting_entry(u.pos, user.user_id(), on_card, &a);
+            self.note_name(u.pos, &a);
         }
         if before == Some(&a) || (before.is_none() && a.is_empty()) {
             return None;
@@ -383,12 +407,37 @@ impl<'c> ImportCheck<'c> {
                 .extend(found.drain(..).map(|v| v.at_row(row)));
             self.scratch = found;
             self.acting_entry(u.pos, id, on_card, a);
+            self.note_name(u.pos, a);
         }
     }
 
-    /// The entries of the new draft (after the writes) whose user name
-    /// another entry also has, ignoring case. One error per holder, in the
-    /// order the rows' users then the other users come in the roster.
+    /// After [`ImportCheck::visit_unrowed`]: the positions (ascending) of
+    /// the entries of the new draft whose user name may repeat another's,
+    /// ignoring case; a superset, as a hash says so. The caller looks their
+    /// names up and hands them to [`ImportCheck::repeated_usernames`], which
+    /// compares them exactly, so a collision costs nothing but a look.
+    pub fn name_candidates(&mut self) -> Vec<usize> {
+        let mut names = std::mem::take(&mut self.names);
+        // A plain integer sort, the fastest there is; with a million users
+        // 44 bits of hash are left, so a collision is rare.
+        names.sort_unstable();
+        let mask = (1u64 << self.pos_bits) - 1;
+        let mut out: Vec<usize> = names
+            .chunk_by(|x, y| x & !mask == y & !mask)
+            .filter(|run| run.len() > 1)
+            .flatten()
+            .map(|&h| (h & mask) as usize)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The entries of the new draft (after the writes) at the
+    /// [`ImportCheck::name_candidates`], with their user names: those whose
+    /// name another also has, ignoring case, are errors. One error per
+    /// holder, in the order the rows' users then the other users come in
+    /// the roster.
     pub fn repeated_usernames(&mut self, mut holders: Vec<NameHolder>) {
         holders.retain(|h| h.pos < self.seen_row.len());
         holders.sort_by_key(|h| (!self.is_decided(h.pos), h.pos));

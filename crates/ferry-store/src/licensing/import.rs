@@ -1,8 +1,9 @@
 //! The store's side of the streamed CSV import: one transaction that the
 //! import drives batch by batch (`ferry_domain::licensing::ImportCheck`
 //! holds the rules). Each batch's users are read beside the transaction
-//! (`import_read.rs`), the batch's changes are written into the draft at once, and
-//! the repeated-user-name rule asks the database after the last batch. A
+//! (`import_read.rs`), the batch's changes are written into the draft at
+//! once, and after the last batch the repeated-user-name rule reads the few
+//! names it suspects (`name_holders`). A
 //! rejected file rolls the transaction back (dropping a [`DraftImport`]
 //! does), so nothing of it is ever seen; a valid one commits with the
 //! draft's new version and, under an `Idempotency-Key`, the answer.
@@ -252,47 +253,53 @@ impl DraftImport {
         Ok(())
     }
 
-    /// The entries of the draft, as this transaction has it now, whose user
-    /// name another entry also has (ignoring case: `username_key`).
-    pub async fn repeated_usernames(&mut self) -> Result<Vec<NameHolder>> {
-        if self.backend == Backend::Postgres {
-            // The grouping hashes every name of the draft (a million at
-            // most): with the default 4 MB it spilled to disk in 80 batches,
-            // and each parallel worker grouped the whole draft again. For
-            // the rest of this transaction only.
-            for set in [
-                "SET LOCAL work_mem = '256MB'",
-                "SET LOCAL max_parallel_workers_per_gather = 0",
-            ] {
-                sqlx::query(set).execute(&mut *self.tx).await?;
+    /// The entries of the draft, as this transaction has it now, of the
+    /// roster users at `positions` that have a user name (the domain's
+    /// `ImportCheck::name_candidates`: usually none), a page per query.
+    pub async fn name_holders(&mut self, positions: &[usize]) -> Result<Vec<NameHolder>> {
+        // The positions drive the join, as the ids do in `import_users`.
+        let list = match self.backend {
+            Backend::Postgres => {
+                "unnest(string_to_array($2, ',')::bigint[]) AS j(seq) \
+                 JOIN roster_users r ON r.migration_id = $1 AND r.seq = j.seq"
             }
-        }
-        let rows = sqlx::query(
-            "SELECT r.seq AS seq, d.user_id AS user_id, d.username AS username \
-             FROM draft_assignments d JOIN roster_users r \
-             ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
-             WHERE d.migration_id = $1 AND d.username_key IN (\
-               SELECT username_key FROM draft_assignments \
-               WHERE migration_id = $1 AND username_key IS NOT NULL \
-               GROUP BY username_key HAVING COUNT(*) > 1)",
-        )
-        .bind(&self.migration_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
+            Backend::Sqlite => {
+                "json_each($2) AS j \
+                 CROSS JOIN roster_users r ON r.migration_id = $1 AND r.seq = j.value"
+            }
+        };
+        let sql = format!(
+            "SELECT r.seq AS seq, r.user_id AS user_id, d.username AS username \
+             FROM {list} JOIN {} WHERE d.username IS NOT NULL",
+            draft_of_r(self.backend)
+        );
+        let mut out = Vec::new();
+        for page in positions.chunks(10_000) {
+            let payload = match self.backend {
+                Backend::Postgres => page.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+                Backend::Sqlite => {
+                    serde_json::to_string(page).map_err(|e| StoreError::Corrupt(e.to_string()))?
+                }
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&self.migration_id)
+                .bind(payload)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for r in rows {
                 let seq: i64 = r.try_get("seq")?;
                 let name: String = r.try_get("username")?;
-                Ok(NameHolder {
+                out.push(NameHolder {
                     pos: usize::try_from(seq)
                         .map_err(|_| StoreError::Corrupt("negative roster seq".into()))?,
                     user_id: r.try_get("user_id")?,
                     username: Email::parse(&name).map_err(|e| {
                         StoreError::Corrupt(format!("stored user name: {}", e.message))
                     })?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Ends the import without a trace.

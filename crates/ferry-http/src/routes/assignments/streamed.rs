@@ -156,7 +156,8 @@ fn check_all<R: Read>(
             (Unrowed::Inactive, _) => users,
         };
     }
-    check.repeated_usernames(rt.block_on(import.repeated_usernames())?);
+    let candidates = check.name_candidates();
+    check.repeated_usernames(rt.block_on(import.name_holders(&candidates))?);
     let ms = |d: Duration| d.as_millis() as u64;
     tracing::info!(
         migration_id = %job.migration_id,
