@@ -59,7 +59,6 @@ both_modes!(
     bootstrap_key_only_once,
     job_records_are_at_most_once,
     large_rosters_and_drafts_read_back_exactly,
-    username_keys_of_older_rows_are_filled_in,
 );
 
 async fn schema_migrations_are_rerunnable(mode: Mode) {
@@ -474,71 +473,3 @@ async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>
     }
 }
 
-/// Draft rows written before migration 0009 have no `username_key`; the
-/// streamed import's repeated-name check groups by it, so connecting fills
-/// it in, with the same Unicode folding the rules compare by.
-async fn username_keys_of_older_rows_are_filled_in(mode: Mode) {
-    let t = store(mode).await;
-    let id = open(&t.store, "keys").await;
-    let users: Vec<RosterUserInput> = (0..3).map(roster_user).collect();
-    let draft: Assignments = users
-        .iter()
-        .map(|u| {
-            let a = Assignment {
-                plan: Some("Engage".into()),
-                addons: Vec::new(),
-                username: Some(Email::parse(&u.emails[0]).unwrap()),
-            };
-            (u.user_id.clone(), a)
-        })
-        .collect();
-    t.store
-        .replace_roster(&id, &users, &[], &draft)
-        .await
-        .unwrap();
-    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
-    let keys = async |conn: &mut sqlx::AnyConnection| -> Vec<Option<String>> {
-        use sqlx::Row;
-        sqlx::query(
-            "SELECT username_key FROM draft_assignments WHERE migration_id = $1 ORDER BY user_id",
-        )
-        .bind(&id)
-        .fetch_all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.try_get::<Option<String>, _>("username_key").unwrap())
-        .collect()
-    };
-    let written: Vec<Option<String>> = draft
-        .values()
-        .map(|a| {
-            a.username
-                .as_ref()
-                .map(ferry_domain::licensing::username_key)
-        })
-        .collect();
-    assert_eq!(keys(&mut conn).await, written, "new rows carry their key");
-    // As an older version left them: one with a non-ASCII name.
-    sqlx::query("UPDATE draft_assignments SET username_key = NULL, username = $1 WHERE migration_id = $2 AND user_id = $3")
-        .bind("\u{212A}ARL@Example.COM")
-        .bind(&id)
-        .bind(&users[0].user_id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE draft_assignments SET username_key = NULL WHERE migration_id = $1")
-        .bind(&id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    assert!(keys(&mut conn).await.iter().all(Option::is_none));
-    t.store.close().await;
-    let again = Store::connect(&t.url, 2, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let mut expected = written;
-    expected[0] = Some("karl@example.com".into());
-    assert_eq!(keys(&mut conn).await, expected, "filled in at connect");
-    again.close().await;
-}

@@ -182,9 +182,7 @@ impl Store {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        let store = Store { pool, backend };
-        licensing::backfill_username_keys(&store).await?;
-        Ok(store)
+        Ok(Store { pool, backend })
     }
 
     /// Starts a transaction. SQLite gets `BEGIN IMMEDIATE`: a deferred

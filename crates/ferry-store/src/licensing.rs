@@ -6,7 +6,7 @@
 //! `insert_json_rows`), never one round trip per row.
 
 use ferry_domain::licensing::{
-    Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput, username_key,
+    Assignment, Assignments, CatalogueInput, Draft, RosterUserInput, SatelliteInput,
 };
 use sqlx::{Any, Row, Transaction};
 
@@ -16,7 +16,6 @@ mod import_read;
 mod json_read;
 
 pub use import::DraftImport;
-pub(crate) use import::backfill_username_keys;
 
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
@@ -117,12 +116,11 @@ async fn insert_json_rows<T: serde::Serialize>(
     Ok(())
 }
 
-const ASSIGNMENT_COLUMNS: [(&str, &str); 5] = [
+const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
     ("user_id", "text"),
     ("plan", "text"),
     ("addons", "text"),
     ("username", "text"),
-    ("username_key", "text"),
 ];
 
 /// One draft or committed row as `insert_json_rows` writes it.
@@ -133,8 +131,6 @@ struct AssignmentRow<'a> {
     /// A JSON list inside the row's JSON: the column is text.
     addons: String,
     username: Option<&'a str>,
-    /// `username_key` of the user name (migration 0009).
-    username_key: Option<String>,
 }
 
 async fn insert_assignments<'a>(
@@ -153,7 +149,6 @@ async fn insert_assignments<'a>(
                 plan: a.plan.as_deref(),
                 addons: json(&a.addons)?,
                 username: a.username.as_ref().map(|u| u.as_str()),
-                username_key: a.username.as_ref().map(username_key),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -163,14 +158,13 @@ async fn insert_assignments<'a>(
     let sql = delimited::insert_sql(table);
     for batch in rows.chunks(JSON_BATCH_ROWS) {
         match delimited::columns(batch) {
-            Some([ids, plans, addons, usernames, keys]) => {
+            Some([ids, plans, addons, usernames]) => {
                 sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(migration_id)
                     .bind(ids)
                     .bind(plans)
                     .bind(addons)
                     .bind(usernames)
-                    .bind(keys)
                     .execute(&mut **tx)
                     .await?;
             }

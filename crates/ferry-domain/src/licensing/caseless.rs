@@ -6,11 +6,10 @@ use std::hash::{Hash, Hasher};
 
 use crate::newtypes::Email;
 
-/// The lowercase form [`Caseless`] compares by, as an owned text: kept beside
-/// each stored user name, so that a database can find repeated names
-/// (ignoring case) with a plain `GROUP BY`. Two names are equal ignoring case
-/// exactly when their keys are equal.
-pub fn username_key(name: &Email) -> String {
+/// The lowercase form [`Caseless`] compares by, as an owned text, to group
+/// user names by. Two names are equal ignoring case exactly when their keys
+/// are equal.
+pub(crate) fn username_key(name: &Email) -> String {
     fold_key(name.as_str())
 }
 

@@ -64,17 +64,6 @@ pub struct DraftChange {
     pub after: Option<Assignment>,
 }
 
-impl DraftChange {
-    /// The case-insensitive key of the new user name, which the store keeps
-    /// beside it so that the database can find repeated names.
-    pub fn username_key(&self) -> Option<String> {
-        self.after
-            .as_ref()
-            .and_then(|a| a.username.as_ref())
-            .map(username_key)
-    }
-}
-
 /// Which roster users, after the rows, the caller must show
 /// [`ImportCheck::visit_unrowed`]: they keep their stored entry, which the
 /// rules must still see.

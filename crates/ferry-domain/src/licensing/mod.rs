@@ -33,7 +33,6 @@ mod test_support;
 
 pub use assignment::{Assignment, Assignments, Draft, RuleViolation, prune_to_roster};
 pub use bulk::{BulkEdit, apply_bulk_edit};
-pub use caseless::username_key;
 pub use catalogue::{AddOn, AddOnInput, Catalogue, CatalogueInput, Plan, PlanInput};
 pub use csv_common::{CsvFailure, CsvLimits, neutralise, unneutralise};
 pub use csv_export::{write_assignment_csv, write_error_report_csv};

@@ -1,5 +1,5 @@
 //! PostgreSQL's faster path for bulk assignment rows: each batch goes as
-//! five text parameters, one per column, values joined by a separator byte
+//! four text parameters, one per column, values joined by a separator byte
 //! and split again by `string_to_array`. PostgreSQL splits such a text
 //! several times faster than it parses the same rows as JSON
 //! (`json_to_recordset`), which was most of the cost of saving a
@@ -17,27 +17,25 @@ const NULL: char = '\u{1e}';
 pub(super) fn insert_sql(table: &str) -> String {
     let col = |n: usize| format!("string_to_array(${n}, E'\\x1f', E'\\x1e')");
     format!(
-        "INSERT INTO {table} (migration_id, user_id, plan, addons, username, username_key) \
-         SELECT $1, x.user_id, x.plan, x.addons, x.username, x.username_key \
-         FROM unnest({}, {}, {}, {}, {}) AS x(user_id, plan, addons, username, username_key)",
+        "INSERT INTO {table} (migration_id, user_id, plan, addons, username) \
+         SELECT $1, x.user_id, x.plan, x.addons, x.username \
+         FROM unnest({}, {}, {}, {}) AS x(user_id, plan, addons, username)",
         col(2),
         col(3),
         col(4),
-        col(5),
-        col(6)
+        col(5)
     )
 }
 
-/// The five column texts of `rows`, or `None` if a value cannot be carried.
-pub(super) fn columns(rows: &[AssignmentRow<'_>]) -> Option<[String; 5]> {
-    let mut out: [String; 5] = Default::default();
+/// The four column texts of `rows`, or `None` if a value cannot be carried.
+pub(super) fn columns(rows: &[AssignmentRow<'_>]) -> Option<[String; 4]> {
+    let mut out: [String; 4] = Default::default();
     for (i, row) in rows.iter().enumerate() {
         let values = [
             Some(row.user_id),
             row.plan,
             Some(row.addons.as_str()),
             row.username,
-            row.username_key.as_deref(),
         ];
         for (text, value) in out.iter_mut().zip(values) {
             if i > 0 {
@@ -64,7 +62,6 @@ mod tests {
             plan,
             addons: "[]".into(),
             username: user,
-            username_key: user.map(str::to_lowercase),
         }
     }
 
@@ -74,12 +71,11 @@ mod tests {
             row("a", Some("Admin"), None),
             row("b", None, Some("B@x.example")),
         ];
-        let [ids, plans, addons, users, keys] = columns(&rows).expect("plain values are carried");
+        let [ids, plans, addons, users] = columns(&rows).expect("plain values are carried");
         assert_eq!(ids, "a\u{1f}b");
         assert_eq!(plans, "Admin\u{1f}\u{1e}");
         assert_eq!(addons, "[]\u{1f}[]");
         assert_eq!(users, "\u{1e}\u{1f}B@x.example");
-        assert_eq!(keys, "\u{1e}\u{1f}b@x.example");
     }
 
     #[test]

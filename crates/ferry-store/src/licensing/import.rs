@@ -330,36 +330,3 @@ impl DraftImport {
         Ok(IdempotencyClaim::Fresh(self.version))
     }
 }
-
-/// Fills `username_key` of draft rows written before migration 0009, in
-/// pages; a no-op once every row has its key.
-pub(crate) async fn backfill_username_keys(store: &Store) -> Result<()> {
-    loop {
-        let rows = sqlx::query(
-            "SELECT migration_id, user_id, username FROM draft_assignments \
-             WHERE username IS NOT NULL AND username_key IS NULL LIMIT 1000",
-        )
-        .fetch_all(&store.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut tx = store.begin().await?;
-        for r in rows {
-            let name: String = r.try_get("username")?;
-            let key = Email::parse(&name)
-                .map(|e| ferry_domain::licensing::username_key(&e))
-                .unwrap_or_else(|_| name.to_lowercase());
-            sqlx::query(
-                "UPDATE draft_assignments SET username_key = $1 \
-                 WHERE migration_id = $2 AND user_id = $3",
-            )
-            .bind(key)
-            .bind(r.try_get::<String, _>("migration_id")?)
-            .bind(r.try_get::<String, _>("user_id")?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-    }
-}
