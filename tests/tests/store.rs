@@ -456,11 +456,21 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
 }
 
 /// The roster as the import's cursor reads it: stretch after stretch from
-/// position 0, as (position, user id, entry).
+/// position 0, as (position, user id, entry); every stretch read both with
+/// its entries and bare with its entries attached from their own read (what
+/// the cursor does with the next stretch's), which must agree.
 async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>)> {
     let mut out = Vec::new();
     loop {
         let users = store.import_stretch(id, out.len(), true).await.unwrap();
+        let mut bare = store.import_stretch(id, out.len(), false).await.unwrap();
+        let entries = store.import_stretch_entries(id, out.len()).await.unwrap();
+        ferry_store::attach_entries(&mut bare, entries);
+        let key = |u: &ferry_domain::licensing::StoredUser| (u.pos, u.entry.clone());
+        assert!(
+            bare.iter().map(key).eq(users.iter().map(key)),
+            "entries attached as read with the stretch"
+        );
         if users.is_empty() {
             return out;
         }
@@ -472,4 +482,3 @@ async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>
         );
     }
 }
-

@@ -35,7 +35,7 @@ pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
-pub use licensing::{DraftImport, ImportRecord};
+pub use licensing::{DraftImport, ImportRecord, attach_entries};
 pub use migrations::{MigrationFilter, MigrationRecord, Page};
 pub use stats::Stats;
 pub use webhooks::{

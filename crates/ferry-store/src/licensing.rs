@@ -16,6 +16,7 @@ mod import_read;
 mod json_read;
 
 pub use import::DraftImport;
+pub use import_read::attach_entries;
 
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};

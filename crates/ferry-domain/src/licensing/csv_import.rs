@@ -185,7 +185,11 @@ fn apply(
 /// The entries of `next` at roster positions `candidates` (ascending), with
 /// their user names. No walk at all for a file without a repeated name, the
 /// usual case.
-fn holders_at(roster: &Roster, next: &[(String, Assignment)], candidates: &[usize]) -> Vec<NameHolder> {
+fn holders_at(
+    roster: &Roster,
+    next: &[(String, Assignment)],
+    candidates: &[usize],
+) -> Vec<NameHolder> {
     if candidates.is_empty() {
         return Vec::new();
     }

@@ -276,7 +276,11 @@ impl DraftImport {
         let mut out = Vec::new();
         for page in positions.chunks(10_000) {
             let payload = match self.backend {
-                Backend::Postgres => page.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+                Backend::Postgres => page
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 Backend::Sqlite => {
                     serde_json::to_string(page).map_err(|e| StoreError::Corrupt(e.to_string()))?
                 }

@@ -81,41 +81,23 @@ impl Store {
     /// chunk (migrations 0008, 0010), decoded from the text it is stored
     /// as, which costs a fraction of building a JSON object per user in the
     /// database, plus, with `entries`, the draft entries of its users
-    /// (without, every user is read as having none). A roster stored before
-    /// snapshots existed is read from its rows, a chunk's worth. Empty past
-    /// the end.
+    /// (without, every user is read as having none, unless the caller
+    /// attaches [`Store::import_stretch_entries`] read beforehand). A roster
+    /// stored before snapshots existed is read from its rows with their
+    /// entries, a chunk's worth. Empty past the end.
     pub async fn import_stretch(
         &self,
         migration_id: &str,
         at: usize,
         entries: bool,
     ) -> Result<Vec<StoredUser>> {
-        // Where the chunk holding `at` starts and the next one starts (an
-        // index-only read): chunks differ in size between snapshots written
-        // before and after migration 0010.
-        let bounds = sqlx::query(
-            "SELECT (SELECT MAX(first_seq) FROM roster_snapshot \
-                     WHERE migration_id = $1 AND first_seq <= $2) AS first, \
-                    (SELECT MIN(first_seq) FROM roster_snapshot \
-                     WHERE migration_id = $1 AND first_seq > $2) AS next",
-        )
-        .bind(migration_id)
-        .bind(at as i64)
-        .fetch_one(&self.pool)
-        .await?;
-        let first: Option<i64> = bounds.try_get("first")?;
-        let next: Option<i64> = bounds.try_get("next")?;
-        let Some(first) = first else {
+        let Some((from, to)) = self.snapshot_bounds(migration_id, at).await? else {
             // Rows with their entries, a chunk's worth from `at` on: a
             // roster from before migration 0008.
             let sql = batch_sql(self.backend, "roster_users r", "r.seq >= $2 AND r.seq < $3");
             let to = at + SNAPSHOT_CHUNK_USERS;
             return decode(self.seq_range_batch(sql, migration_id, at, to).await?);
         };
-        let from =
-            usize::try_from(first).map_err(|_| StoreError::Corrupt("negative first_seq".into()))?;
-        let last = i64::MAX as usize;
-        let to = next.map_or(last, |n| usize::try_from(n).unwrap_or(last));
         // The entries are looked up on a connection of their own while the
         // chunk is fetched and decoded here: the database probes its index
         // while this thread parses.
@@ -126,7 +108,7 @@ impl Store {
                     "SELECT users FROM roster_snapshot WHERE migration_id = $1 AND first_seq = $2",
                 )
                 .bind(migration_id)
-                .bind(first)
+                .bind(from as i64)
                 .fetch_one(conn.get())
                 .await?
                 .try_get("users")?;
@@ -141,7 +123,7 @@ impl Store {
             }
         );
         let mut users = snapshot?;
-        if users.len() > to - from || (next.is_some() && users.len() != to - from) {
+        if users.len() > to - from || (to != LAST && users.len() != to - from) {
             return Err(StoreError::Corrupt(format!(
                 "roster snapshot chunk at {from} holds {} users",
                 users.len()
@@ -150,12 +132,54 @@ impl Store {
         if at - from >= users.len() {
             return Ok(Vec::new()); // past the end of the last chunk
         }
-        for (pos, entry) in entries? {
-            if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
-                u.entry = Some(entry);
-            }
-        }
+        attach_entries(&mut users, entries?);
         Ok(users)
+    }
+
+    /// The draft entries, as (position, entry), of the users of the stretch
+    /// [`Store::import_stretch`] reads for `at`; none for a roster without a
+    /// snapshot, whose stretches come with their entries. The import reads
+    /// the next stretch's entries this way while it checks the rows of the
+    /// current one.
+    pub async fn import_stretch_entries(
+        &self,
+        migration_id: &str,
+        at: usize,
+    ) -> Result<Vec<(usize, Assignment)>> {
+        match self.snapshot_bounds(migration_id, at).await? {
+            Some((from, to)) => self.stretch_entries(migration_id, from, to).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Where the snapshot chunk holding `at` starts and the next one starts
+    /// ([`LAST`] after the last), by an index-only read: chunks differ in
+    /// size between snapshots written before and after migration 0010.
+    /// `None`: the roster has no snapshot.
+    async fn snapshot_bounds(
+        &self,
+        migration_id: &str,
+        at: usize,
+    ) -> Result<Option<(usize, usize)>> {
+        let bounds = sqlx::query(
+            "SELECT (SELECT MAX(first_seq) FROM roster_snapshot \
+                     WHERE migration_id = $1 AND first_seq <= $2) AS first, \
+                    (SELECT MIN(first_seq) FROM roster_snapshot \
+                     WHERE migration_id = $1 AND first_seq > $2) AS next",
+        )
+        .bind(migration_id)
+        .bind(at as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        let first: Option<i64> = bounds.try_get("first")?;
+        let next: Option<i64> = bounds.try_get("next")?;
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        let from =
+            usize::try_from(first).map_err(|_| StoreError::Corrupt("negative first_seq".into()))?;
+        let to = next.map_or(LAST, |n| usize::try_from(n).unwrap_or(LAST));
+        Ok(Some((from, to)))
     }
 
     /// The `batch` text of `sql` over roster positions `$2..$3` of migration
@@ -223,6 +247,24 @@ impl Store {
                 Ok((pos, entry))
             })
             .collect()
+    }
+}
+
+/// The end of the last snapshot chunk: no position reaches it (and it still
+/// binds as a database integer).
+const LAST: usize = i64::MAX as usize;
+
+/// Gives the users of a stretch their entries, as (position, entry) from
+/// [`Store::import_stretch_entries`]; entries of other positions are left
+/// out.
+pub fn attach_entries(users: &mut [StoredUser], entries: Vec<(usize, Assignment)>) {
+    let Some(from) = users.first().map(|u| u.pos) else {
+        return;
+    };
+    for (pos, entry) in entries {
+        if let Some(u) = pos.checked_sub(from).and_then(|i| users.get_mut(i)) {
+            u.entry = Some(entry);
+        }
     }
 }
 

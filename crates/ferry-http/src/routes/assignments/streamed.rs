@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use ferry_domain::Email;
 use ferry_domain::licensing::{
-    Catalogue, CsvFailure, CsvLimits, DraftChange, IMPORT_BATCH_ROWS, ImportBatch, ImportCheck,
-    ImportFailure, ImportReader, ImportSummary, RuleViolation, StoredUser, Unrowed,
+    Assignment, Catalogue, CsvFailure, CsvLimits, DraftChange, IMPORT_BATCH_ROWS, ImportBatch,
+    ImportCheck, ImportFailure, ImportReader, ImportSummary, RuleViolation, StoredUser, Unrowed,
 };
-use ferry_store::{DraftImport, Store, StoreError};
+use ferry_store::{DraftImport, Store, StoreError, attach_entries};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -349,6 +349,13 @@ struct Cursor {
     /// Whether stretches need their users' draft entries (not when the
     /// committed draft is empty, which the import's lock keeps it).
     entries: bool,
+    /// The entries of the stretch after the current one, read on the
+    /// runtime while this thread checks the current one's rows (the
+    /// database probes its draft index meanwhile), with where it starts.
+    next_entries: Option<(
+        usize,
+        JoinHandle<Result<Vec<(usize, Assignment)>, StoreError>>,
+    )>,
 }
 
 impl Cursor {
@@ -359,6 +366,7 @@ impl Cursor {
             len,
             next: 0,
             entries,
+            next_entries: None,
         }
     }
 
@@ -380,11 +388,7 @@ impl Cursor {
             {
                 return Ok(None);
             }
-            let users = job.rt.block_on(job.store.import_stretch(
-                &job.migration_id,
-                at,
-                self.entries,
-            ))?;
+            let users = self.read_stretch(job, at)?;
             if users.is_empty() {
                 self.len = at;
                 return Ok(None);
@@ -394,6 +398,41 @@ impl Cursor {
             // The batch's users found so far may be in the one replaced.
             self.stale.push(mem::replace(&mut self.current, fresh));
         }
+    }
+
+    /// The stretch from `at`, with its entries if they are needed: read
+    /// beforehand if they were, and the next stretch's are then started.
+    fn read_stretch(&mut self, job: &ImportJob, at: usize) -> Result<Vec<StoredUser>, ApiError> {
+        let (rt, store, id) = (&job.rt, &job.store, &job.migration_id);
+        let ready = match self.next_entries.take() {
+            Some((from, task)) if from == at => Some(task),
+            Some((_, task)) => {
+                task.abort();
+                None
+            }
+            None => None,
+        };
+        let users = match ready {
+            Some(task) => {
+                let mut users = rt.block_on(store.import_stretch(id, at, false))?;
+                let entries = rt
+                    .block_on(task)
+                    .map_err(|e| ApiError::Internal(format!("reading draft entries: {e}")))??;
+                attach_entries(&mut users, entries);
+                users
+            }
+            None => rt.block_on(store.import_stretch(id, at, self.entries))?,
+        };
+        if let Some(end) = users
+            .last()
+            .map(|u| u.pos + 1)
+            .filter(|&e| self.entries && e < self.len)
+        {
+            let (store, id) = (store.clone(), id.clone());
+            let task = rt.spawn(async move { store.import_stretch_entries(&id, end).await });
+            self.next_entries = Some((end, task));
+        }
+        Ok(users)
     }
 
     /// A user found by [`Cursor::find`] during this batch.
