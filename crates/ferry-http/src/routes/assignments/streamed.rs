@@ -332,6 +332,10 @@ impl Stretch {
     }
 }
 
+/// The draft entries of a stretch being read on the runtime, as (position,
+/// entry).
+type EntriesRead = JoinHandle<Result<Vec<(usize, Assignment)>, StoreError>>;
+
 /// Follows a file through the roster: the rows of an edited export name
 /// the active users in upload order, so the row after user `p`'s most
 /// likely names a user of the stretch holding `p`, or, once the file has
@@ -352,10 +356,7 @@ struct Cursor {
     /// The entries of the stretch after the current one, read on the
     /// runtime while this thread checks the current one's rows (the
     /// database probes its draft index meanwhile), with where it starts.
-    next_entries: Option<(
-        usize,
-        JoinHandle<Result<Vec<(usize, Assignment)>, StoreError>>,
-    )>,
+    next_entries: Option<(usize, EntriesRead)>,
 }
 
 impl Cursor {
