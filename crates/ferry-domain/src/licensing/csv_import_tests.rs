@@ -56,10 +56,24 @@ fn import(bytes: &[u8]) -> Result<ImportOutcome, ImportFailure> {
 }
 
 fn violations(bytes: &[u8]) -> Vec<RuleViolation> {
-    match import(bytes) {
+    violations_with(bytes, &draft())
+}
+
+fn violations_with(bytes: &[u8], base: &Assignments) -> Vec<RuleViolation> {
+    match import_with(bytes, base, CsvLimits::default()) {
         Err(CsvFailure::Invalid(v)) => v,
         other => panic!("expected Invalid, got {other:?}"),
     }
+}
+
+/// The draft with an entry for the inactive user `u4` (no row covers it).
+fn draft_with_inactive(plan: &str) -> Assignments {
+    let mut base = draft();
+    base.insert(
+        "u4".into(),
+        assign(Some(plan), &[], Some("dee@acme.example")),
+    );
+    base
 }
 
 /// `row:column:code` per violation, `-` for no row.
@@ -258,17 +272,10 @@ fn engine_rules_apply_with_row_numbers() {
 
 #[test]
 fn capacity_is_checked_on_the_whole_draft_including_inactive_users() {
-    let mut base = draft();
-    base.insert(
-        "u4".into(),
-        assign(Some("Standard"), &[], Some("dee@acme.example")),
-    );
+    let base = draft_with_inactive("Standard");
     let mut t = export_table(&base);
     set(&mut t, 4, LICENSE, "Standard");
-    let v = match import_with(&render(&t, b','), &base, CsvLimits::default()) {
-        Err(CsvFailure::Invalid(v)) => v,
-        other => panic!("{other:?}"),
-    };
+    let v = violations_with(&render(&t, b','), &base);
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(
         (v[0].code, v[0].value.as_str(), v[0].row),
@@ -306,17 +313,10 @@ fn usernames_unique_and_acting_user_licensed() {
 /// a row.
 #[test]
 fn usernames_unique_against_kept_entries() {
-    let mut base = draft();
-    base.insert(
-        "u4".into(),
-        assign(Some("Basic"), &[], Some("dee@acme.example")),
-    );
+    let base = draft_with_inactive("Basic");
     let mut t = export_table(&base);
     set(&mut t, 3, USERNAME, "DEE@acme.example");
-    let v = match import_with(&render(&t, b','), &base, CsvLimits::default()) {
-        Err(CsvFailure::Invalid(v)) => v,
-        other => panic!("{other:?}"),
-    };
+    let v = violations_with(&render(&t, b','), &base);
     let names: Vec<(Option<u64>, &str)> = v
         .iter()
         .filter(|e| e.code == codes::DUPLICATE_USERNAME)
