@@ -59,6 +59,7 @@ both_modes!(
     bootstrap_key_only_once,
     job_records_are_at_most_once,
     large_rosters_and_drafts_read_back_exactly,
+    snapshots_from_before_0010_get_their_positions,
 );
 
 async fn schema_migrations_are_rerunnable(mode: Mode) {
@@ -481,4 +482,83 @@ async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>
                 .map(|u| (u.pos, u.user.user_id().to_owned(), u.entry)),
         );
     }
+}
+
+/// Migration 0010 gives the snapshot chunks stored before it (50,000 users
+/// each, no `first_seq`) their first positions, and 0011 drops a column of
+/// the draft rows beside them: a database at 0009 with such a snapshot and
+/// a draft row, upgraded by connecting, is read stretch by stretch.
+async fn snapshots_from_before_0010_get_their_positions(mode: Mode) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match mode {
+        Mode::Embedded => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
+        Mode::Production => fresh_pg_database().await,
+    };
+    sqlx::any::install_default_drivers();
+    let all = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/ferry-store/migrations"
+    )))
+    .await
+    .unwrap();
+    let before: Vec<_> = all.iter().filter(|m| m.version < 10).cloned().collect();
+    assert_eq!(before.len(), 9, "migrations 0001 to 0009");
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::with_migrations(before)
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let users: Vec<RosterUserInput> = (0..LARGE).map(roster_user).collect();
+    let id = "0190a0b0-0000-7000-8000-000000000010";
+    for (chunk, part) in users.chunks(50_000).enumerate() {
+        sqlx::query("INSERT INTO roster_snapshot (migration_id, chunk, users) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(chunk as i64)
+            .bind(serde_json::to_string(part).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO draft_assignments (migration_id, user_id, plan, addons, username, \
+         username_key) VALUES ($1, 'u000001', 'Engage', '[]', NULL, NULL)",
+    )
+    .bind(id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = Store::connect(&url, 2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let positions = |users: &[ferry_domain::licensing::StoredUser]| -> Vec<(usize, String)> {
+        users
+            .iter()
+            .map(|u| (u.pos, u.user.user_id().to_owned()))
+            .collect()
+    };
+    let expected = |range: std::ops::Range<usize>| -> Vec<(usize, String)> {
+        range.map(|i| (i, users[i].user_id.clone())).collect()
+    };
+    let inside = store.import_stretch(id, 10_000, false).await.unwrap();
+    assert_eq!(
+        positions(&inside),
+        expected(0..50_000),
+        "the first old chunk"
+    );
+    let second = store.import_stretch(id, 50_000, false).await.unwrap();
+    assert_eq!(
+        positions(&second),
+        expected(50_000..LARGE),
+        "the second one"
+    );
+    assert!(
+        store
+            .import_stretch(id, LARGE, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.load_draft(id).await.unwrap().assignments.len(), 1);
 }
