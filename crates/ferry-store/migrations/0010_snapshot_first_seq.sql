@@ -1,5 +1,5 @@
 -- Each roster snapshot chunk (0008) says which roster position it starts
--- at. The streamed CSV import holds the decoded users of two or three
+-- at. The streamed CSV import holds the decoded users of up to four
 -- chunks at once, so chunks shrank from 50,000 users to 10,000 (the peak
 -- memory of an import); snapshots stored before keep their 50,000-user
 -- chunks, and the import finds a position's chunk by this column instead of
