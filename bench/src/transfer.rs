@@ -87,6 +87,13 @@ const MAX_C_PEAK: u64 = 64 << 20;
 /// How often the job is polled while an upload runs.
 const POLL: Duration = Duration::from_millis(50);
 
+impl Ctx {
+    /// Where destination trees wait until every timed run is over.
+    fn graveyard(&self) -> PathBuf {
+        self.tmp.join("graveyard")
+    }
+}
+
 struct Ctx {
     t0: Instant,
     bin: PathBuf,
@@ -239,6 +246,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         report::load_average(),
         t0.elapsed().as_secs_f64()
     );
+    tools::bury(&ctx.graveyard());
     let md = render(&args, &ctx, &rows, &notes, &load);
     write_results(t0, &results_path(args.out.as_deref(), "transfer.md"), &md)
 }
@@ -280,7 +288,7 @@ fn run_cp(ctx: &Ctx, src: &Source) -> Result<Duration> {
         "cp -r",
     )?;
     check_copy(&dst, src)?;
-    std::fs::remove_dir_all(&dst)?;
+    tools::discard(&dst, src.docs.len(), &ctx.graveyard())?;
     say(ctx.t0, &format!("cp -r: {}", secs(took)));
     Ok(took)
 }
@@ -300,7 +308,7 @@ fn run_rclone(ctx: &Ctx, src: &Source) -> Result<Duration> {
         "rclone copy",
     )?;
     check_copy(&dst, src)?;
-    std::fs::remove_dir_all(&dst)?;
+    tools::discard(&dst, src.docs.len(), &ctx.graveyard())?;
     say(ctx.t0, &format!("rclone copy: {}", secs(took)));
     Ok(took)
 }
@@ -456,6 +464,7 @@ async fn run_ferry_in(
         );
     }
     server.stop(Duration::from_secs(30))?;
+    tools::discard(&stored, src.docs.len(), &ctx.graveyard())?;
     say(
         ctx.t0,
         &format!(

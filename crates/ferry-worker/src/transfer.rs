@@ -14,6 +14,7 @@
 //!   is left open (for S3, also configure a lifecycle rule that aborts
 //!   incomplete uploads: a killed process cannot abort anything).
 
+pub mod local;
 mod read;
 mod retry;
 

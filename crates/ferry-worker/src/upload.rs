@@ -30,6 +30,8 @@
 //!   removed when the work is done (`staging`).
 
 mod archive;
+mod lanes;
+mod local_target;
 mod recorder;
 mod staging;
 mod throttle;
@@ -55,6 +57,7 @@ use crate::transfer::{
     CopyError, CopyOptions, Expected, RetryPolicy, already_present, copy_with_retry, under,
 };
 use archive::{Archive, Source};
+use local_target::LocalTarget;
 use recorder::Recorder;
 
 /// How the upload job moves data.
@@ -88,9 +91,9 @@ impl Default for TransferSettings {
         Self {
             concurrency: 8,
             retry: RetryPolicy::default(),
-            flush_rows: 200,
+            flush_rows: 2000,
             flush_interval: Duration::from_secs(1),
-            page_rows: 500,
+            page_rows: 2000,
             max_bytes_per_sec: None,
             batch_documents: Some(DEFAULT_BATCH_DOCUMENTS),
         }
@@ -280,6 +283,7 @@ async fn transfer(
         archive: Archive::open(&migration.archive_url).context("opening the document archive")?,
         dst,
         dst_prefix: Path::parse(format!("{}/documents", migration.tenant))?,
+        local: LocalTarget::of(deps, &opts.cancel),
         opts,
         retry: deps.transfer.retry,
         resume,
@@ -288,12 +292,37 @@ async fn transfer(
     // (multipart uploads aborted) and are left for a later run.
     let work = work_list(store.clone(), job.clone(), range, deps.transfer.page_rows)
         .take_until(cancel.clone().cancelled_owned());
+    let lanes = deps.transfer.concurrency.max(1);
+    let failure = if copier.local.is_some() && copier.archive.is_local() {
+        lanes::run(copier, work, lanes, tx, cancel.clone()).await
+    } else {
+        copy_async(copier, work, lanes, tx, cancel.clone()).await
+    };
+    if let Some(e) = failure {
+        return Err(e).context("reading the work list");
+    }
+    anyhow::ensure!(
+        !cancel.is_cancelled(),
+        "the job stopped before its work was done"
+    );
+    Ok(())
+}
+
+/// Copies through `object_store`, `concurrency` documents at a time; the
+/// work list's error, if reading it failed.
+async fn copy_async(
+    copier: Arc<Copier>,
+    work: impl Stream<Item = Result<WorkItem, StoreError>>,
+    concurrency: usize,
+    tx: mpsc::Sender<DocumentOutcome>,
+    cancel: CancellationToken,
+) -> Option<StoreError> {
     let copies = work
         .map(|item| {
             let copier = copier.clone();
             async move { Ok::<_, StoreError>(copier.copy(item?).await) }
         })
-        .buffer_unordered(deps.transfer.concurrency.max(1));
+        .buffer_unordered(concurrency);
     let mut copies = std::pin::pin!(copies);
     let mut failure = None;
     while let Some(next) = copies.next().await {
@@ -311,14 +340,7 @@ async fn transfer(
             }
         }
     }
-    if let Some(e) = failure {
-        return Err(e).context("reading the work list");
-    }
-    anyhow::ensure!(
-        !cancel.is_cancelled(),
-        "the job stopped before its work was done"
-    );
-    Ok(())
+    failure
 }
 
 /// The tenant store, behind the bandwidth limit when one is set.
@@ -349,16 +371,22 @@ async fn copy_dump(
         sha256: None,
     };
     let src = dump.source;
-    let copied = copy_with_retry(
-        src.store.as_ref(),
-        &src.path,
-        tenant_store(deps).as_ref(),
-        &dump.dst,
-        &expected,
-        opts,
-        &deps.transfer.retry,
-    )
-    .await
+    let local = LocalTarget::of(deps, &opts.cancel);
+    let copied = match (local, src.local_file()) {
+        (Some(local), Some(file)) => local.copy(file, None, &dump.dst, &expected).await,
+        _ => {
+            copy_with_retry(
+                src.store.as_ref(),
+                &src.path,
+                tenant_store(deps).as_ref(),
+                &dump.dst,
+                &expected,
+                opts,
+                &deps.transfer.retry,
+            )
+            .await
+        }
+    }
     .map_err(|e| anyhow::anyhow!("copying the database dump: {e}"))?;
     deps.store
         .record_database_copy(&job.id, to_i64(copied.bytes), &copied.sha256)
@@ -419,43 +447,42 @@ struct Copier {
     archive: Archive,
     dst: Arc<dyn ObjectStore>,
     dst_prefix: Path,
+    /// Set when the tenant store is a local folder: local documents skip
+    /// `object_store` (see `transfer::local`).
+    local: Option<LocalTarget>,
     opts: CopyOptions,
     retry: RetryPolicy,
     resume: bool,
 }
 
 impl Copier {
-    /// Copies one document; `None` when cancelled (nothing to record).
+    /// Copies one document through `object_store`; `None` when cancelled
+    /// (nothing to record).
     async fn copy(&self, item: WorkItem) -> Option<DocumentOutcome> {
         let result = self.try_copy(&item).await;
-        let outcome = |status, reason: Option<String>, sha: Option<String>, bytes| {
-            Some(DocumentOutcome {
-                item: item.clone(),
-                status,
-                reason,
-                actual_sha256: sha,
-                bytes,
-            })
-        };
-        match result {
-            Ok((sha, bytes)) => outcome(DocumentStatus::Uploaded, None, Some(sha), to_i64(bytes)),
-            Err(CopyError::Cancelled) => None,
-            Err(CopyError::Missing) => outcome(
-                DocumentStatus::Missing,
-                Some("not found in the source archive".to_owned()),
-                None,
-                0,
-            ),
-            Err(e) => outcome(
-                DocumentStatus::Failed,
-                Some(format!("{}: {e}", e.code())),
-                None,
-                0,
-            ),
-        }
+        outcome_of(item, result)
     }
 
-    async fn try_copy(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
+    /// Copies one document of a local archive into the local tenant store,
+    /// on this (blocking) thread; see `lanes`.
+    fn copy_blocking(&self, item: WorkItem) -> Option<DocumentOutcome> {
+        let result = self.try_copy_local(&item);
+        outcome_of(item, result)
+    }
+
+    fn try_copy_local(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
+        let (doc, dst, expected) = self.plan(item)?;
+        let (Some(local), Some((file, root))) = (&self.local, self.archive.local_file(&doc)?) else {
+            return Err(CopyError::Permanent(
+                "not a local archive and tenant store".to_owned(),
+            ));
+        };
+        let copied = local.copy_blocking(file, root, &dst, &expected, self.resume)?;
+        Ok((copied.sha256, copied.bytes))
+    }
+
+    /// The document's path, where it goes and what it must be.
+    fn plan(&self, item: &WorkItem) -> Result<(DocumentPath, Path, Expected), CopyError> {
         // Stored paths passed the same rules on upload; parsing again keeps
         // this function safe on its own.
         let doc = DocumentPath::parse(&item.path)
@@ -465,6 +492,11 @@ impl Copier {
             size: u64::try_from(item.size).ok(),
             sha256: item.expected_sha256.clone(),
         };
+        Ok((doc, dst, expected))
+    }
+
+    async fn try_copy(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
+        let (doc, dst, expected) = self.plan(item)?;
         if self.resume
             && let Some(sha) = &expected.sha256
             && already_present(self.dst.as_ref(), &dst, &expected).await
@@ -484,6 +516,36 @@ impl Copier {
         .await?;
         Ok((copied.sha256, copied.bytes))
     }
+}
+
+/// The ledger entry for a copy's result; `None` when it was cancelled.
+fn outcome_of(
+    item: WorkItem,
+    result: Result<(String, u64), CopyError>,
+) -> Option<DocumentOutcome> {
+    let (status, reason, actual_sha256, bytes) = match result {
+        Ok((sha, bytes)) => (DocumentStatus::Uploaded, None, Some(sha), to_i64(bytes)),
+        Err(CopyError::Cancelled) => return None,
+        Err(CopyError::Missing) => (
+            DocumentStatus::Missing,
+            Some("not found in the source archive".to_owned()),
+            None,
+            0,
+        ),
+        Err(e) => (
+            DocumentStatus::Failed,
+            Some(format!("{}: {e}", e.code())),
+            None,
+            0,
+        ),
+    };
+    Some(DocumentOutcome {
+        item,
+        status,
+        reason,
+        actual_sha256,
+        bytes,
+    })
 }
 
 fn to_i64(n: u64) -> i64 {

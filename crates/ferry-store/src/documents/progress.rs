@@ -15,6 +15,12 @@ use super::{DocumentStatus, add, values_sql};
 use crate::jobs::{JOB_COLUMNS, job_from_row};
 use crate::{JobRecord, Result, Store, now};
 
+/// Outcomes written by one statement: 13 parameters a row stays below
+/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters, so a recorder
+/// flush of up to this many outcomes is one `INSERT … ON CONFLICT` round
+/// trip on both.
+pub const OUTCOMES_PER_STATEMENT: usize = 2000;
+
 /// A job's progress, as stored on its row (see `jobs::JOB_COLUMNS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobProgress {
@@ -177,7 +183,7 @@ impl Store {
         let now = now();
         let mut tx = self.begin().await?;
         let (mut uploaded, mut missing, mut failed, mut bytes) = (0i64, 0i64, 0i64, 0i64);
-        for chunk in outcomes.chunks(200) {
+        for chunk in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO documents (migration_id, document_id, seq, path, size, expected_sha256, \
                  status, reason, actual_sha256, bytes, attempts, job_id, updated_at) VALUES {} \

@@ -24,13 +24,23 @@ use crate::transfer::{CopyError, under};
 pub struct Source {
     pub store: Arc<dyn ObjectStore>,
     pub path: Path,
+    local: bool,
 }
 
 impl Source {
     pub fn open(url: &str) -> anyhow::Result<Source> {
         let (store, path) = ferry_tenant::source::open_source(url)
             .map_err(|e| anyhow::anyhow!("cannot open the source URL: {e}"))?;
-        Ok(Source { store, path })
+        let local = url.starts_with("file:");
+        Ok(Source { store, path, local })
+    }
+
+    /// The file behind a `file://` URL (`None` for other stores).
+    pub fn local_file(&self) -> Option<PathBuf> {
+        if !self.local {
+            return None;
+        }
+        LocalFileSystem::new().path_to_filesystem(&self.path).ok()
     }
 
     /// The object's size; `None` when it does not exist.
@@ -65,7 +75,7 @@ enum Refusal {
 
 impl Archive {
     pub fn open(url: &str) -> anyhow::Result<Archive> {
-        let Source { store, path } = Source::open(url)?;
+        let Source { store, path, .. } = Source::open(url)?;
         let local = if url.starts_with("file:") {
             // The same mapping `object_store` uses to open the files.
             let fs = LocalFileSystem::new();
@@ -82,6 +92,25 @@ impl Archive {
             base: path,
             local,
         })
+    }
+
+    /// Whether the archive is a local folder.
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// For a local archive, the file of `doc` and the archive's resolved
+    /// root, for a copy that checks the symlink rule on the file it opens
+    /// (`transfer::local`); `None` for other stores.
+    pub fn local_file(&self, doc: &DocumentPath) -> Result<Option<(PathBuf, PathBuf)>, CopyError> {
+        let Some(local) = &self.local else {
+            return Ok(None);
+        };
+        let file = local
+            .fs
+            .path_to_filesystem(&under(&self.base, doc)?)
+            .map_err(|e| CopyError::Permanent(e.to_string()))?;
+        Ok(Some((file, local.root.clone())))
     }
 
     /// Where `doc` is read from, after the local symlink check.
