@@ -234,6 +234,10 @@ impl Server {
     }
 
     /// The last `lines` lines of the server's log.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let mut text = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {

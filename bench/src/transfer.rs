@@ -71,6 +71,9 @@ pub struct TransferArgs {
     redis_url: String,
     #[arg(long)]
     ferry_bin: Option<PathBuf>,
+    /// Keep each Ferry server's log in this folder.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
     /// Where the table goes (default: bench/results/transfer.md).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -102,6 +105,7 @@ struct Ctx {
     rclone: PathBuf,
     timeout: Duration,
     env: Vec<(String, String)>,
+    log_dir: Option<PathBuf>,
 }
 
 /// One Ferry upload.
@@ -137,6 +141,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         },
         rclone: tools::find("rclone")?,
         timeout: Duration::from_secs(args.timeout_secs),
+        log_dir: args.log_dir.clone(),
         env: args
             .ferry_env
             .iter()
@@ -447,11 +452,25 @@ async fn run_ferry_in(
     let peak_before = server.peak_rss()?;
     tools::sync()?;
     let start = Instant::now();
+    let sent = chrono::Utc::now();
     let job_id = upload::start(&server, &id).await?;
     let (job, _) = upload::wait(&server, &job_id, POLL, ctx.timeout, || {})
         .await
         .with_context(|| with_log(&server))?;
-    let wall = start.elapsed();
+    let polled = start.elapsed();
+    // The API caches a job's view for `job_view_cache_ms` (250 ms), so a
+    // poller learns of the end up to that late; the time that counts is the
+    // start request → the job's own `finished_at` (same machine, same clock).
+    let wall = upload::finished_since(&job, sent).unwrap_or(polled);
+    if let Some(dir) = &ctx.log_dir {
+        std::fs::create_dir_all(dir)?;
+        let name = format!(
+            "ferry-{}-{}.log",
+            backend.label(),
+            uuid::Uuid::new_v4().simple()
+        );
+        std::fs::copy(server.log_path(), dir.join(name))?;
+    }
     let peak_after = server.peak_rss()?;
     upload::check_succeeded(&job, src).with_context(|| with_log(&server))?;
     let stored = state.data_dir.join("tenants").join(upload::TENANT);

@@ -168,3 +168,9 @@ pub fn between(job: &Value, from: &str, to: &str) -> Option<Duration> {
 pub fn server_side(job: &Value) -> Option<Duration> {
     between(job, "started_at", "finished_at")
 }
+
+/// `sent` → the job's own `finished_at`.
+pub fn finished_since(job: &Value, sent: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let done = chrono::DateTime::parse_from_rfc3339(job["finished_at"].as_str()?).ok()?;
+    (done.with_timezone(&chrono::Utc) - sent).to_std().ok()
+}

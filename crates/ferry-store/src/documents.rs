@@ -215,8 +215,11 @@ impl Store {
         let mut sql = format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE migration_id = $1 AND seq > $2"
         );
-        if filter.status.is_some() {
-            sql.push_str(" AND status = $3");
+        match filter.status {
+            // The partial index `documents_open` holds all but these.
+            Some(DocumentStatus::Uploaded) => sql.push_str(" AND status = $3"),
+            Some(_) => sql.push_str(" AND status <> 'uploaded' AND status = $3"),
+            None => {}
         }
         sql.push_str(&format!(
             " ORDER BY seq LIMIT {}",
@@ -247,7 +250,8 @@ impl Store {
     pub async fn has_retryable_documents(&self, migration_id: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT document_id FROM documents \
-             WHERE migration_id = $1 AND status IN ('missing', 'failed') LIMIT 1",
+             WHERE migration_id = $1 AND status <> 'uploaded' AND status IN ('missing', 'failed') \
+             LIMIT 1",
         )
         .bind(migration_id)
         .fetch_optional(&self.pool)
@@ -328,7 +332,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id FROM migrations WHERE state = 'uploaded' AND EXISTS \
              (SELECT 1 FROM documents d WHERE d.migration_id = migrations.id \
-              AND d.status = 'missing') ORDER BY id",
+              AND d.status <> 'uploaded' AND d.status = 'missing') ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -84,7 +84,7 @@ pub struct TransferSettings {
 
 /// Manifest positions per batch unless configured: a batch is a few minutes
 /// of work for one worker, and a million-document archive is 100 queue jobs.
-pub const DEFAULT_BATCH_DOCUMENTS: u64 = 10_000;
+pub const DEFAULT_BATCH_DOCUMENTS: u64 = 50_000;
 
 impl Default for TransferSettings {
     fn default() -> Self {
@@ -472,7 +472,8 @@ impl Copier {
 
     fn try_copy_local(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
         let (doc, dst, expected) = self.plan(item)?;
-        let (Some(local), Some((file, root))) = (&self.local, self.archive.local_file(&doc)?) else {
+        let (Some(local), Some((file, root))) = (&self.local, self.archive.local_file(&doc)?)
+        else {
             return Err(CopyError::Permanent(
                 "not a local archive and tenant store".to_owned(),
             ));
@@ -519,10 +520,7 @@ impl Copier {
 }
 
 /// The ledger entry for a copy's result; `None` when it was cancelled.
-fn outcome_of(
-    item: WorkItem,
-    result: Result<(String, u64), CopyError>,
-) -> Option<DocumentOutcome> {
+fn outcome_of(item: WorkItem, result: Result<(String, u64), CopyError>) -> Option<DocumentOutcome> {
     let (status, reason, actual_sha256, bytes) = match result {
         Ok((sha, bytes)) => (DocumentStatus::Uploaded, None, Some(sha), to_i64(bytes)),
         Err(CopyError::Cancelled) => return None,

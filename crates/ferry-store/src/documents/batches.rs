@@ -206,11 +206,14 @@ impl Store {
 
 /// Sets the parent's document counters and bytes from the ledger (what its
 /// batches recorded under its id). The flushes already added exactly these;
-/// a difference is a bug, logged by the caller's reading of the result.
+/// a difference is a bug, logged by the caller's reading of the result. (By
+/// the migration's rows: no index on `job_id` is kept for this one read at
+/// a job's end, see migration 0012.)
 async fn reconcile_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, job_id: &str) -> Result<()> {
     let rows = sqlx::query(
         "SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b \
-         FROM documents WHERE job_id = $1 GROUP BY status",
+         FROM documents WHERE migration_id = (SELECT migration_id FROM jobs WHERE id = $1) \
+         AND job_id = $1 GROUP BY status",
     )
     .bind(job_id)
     .fetch_all(&mut **tx)

@@ -9,17 +9,69 @@
 
 use ferry_domain::JobKind;
 use sqlx::Row;
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyRow;
 
-use super::{DocumentStatus, add, values_sql};
+use super::DocumentStatus;
 use crate::jobs::{JOB_COLUMNS, job_from_row};
-use crate::{JobRecord, Result, Store, now};
+use crate::{Backend, JobRecord, Result, Store, now};
 
-/// Outcomes written by one statement: 13 parameters a row stays below
-/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters, so a recorder
-/// flush of up to this many outcomes is one `INSERT … ON CONFLICT` round
-/// trip on both.
-pub const OUTCOMES_PER_STATEMENT: usize = 2000;
+/// Outcomes written by one statement. A recorder flush (up to this many)
+/// is one round trip.
+pub const OUTCOMES_PER_STATEMENT: usize = 5000;
+
+/// Recording outcomes, set-based: the batch travels as one JSON array
+/// parameter, so the statement is the same small text for any batch size —
+/// parsed and planned once per connection (sqlx caches it), where a
+/// multi-row `VALUES` list of 2,000 × 13 parameters was parsed and planned
+/// again on every flush. Only rows not yet `uploaded` and not yet recorded
+/// by this job change (exactly once, see the module documentation); what
+/// changed comes back counted per status.
+const RECORD_PG: &str = "WITH x AS (SELECT * FROM json_to_recordset($4::json) AS r(\
+     document_id text, status text, reason text, actual_sha256 text, bytes bigint)), \
+     changed AS (UPDATE documents d SET status = x.status, reason = x.reason, \
+     actual_sha256 = x.actual_sha256, bytes = x.bytes, attempts = d.attempts + 1, \
+     job_id = $2, updated_at = $3 FROM x \
+     WHERE d.migration_id = $1 AND d.document_id = x.document_id \
+     AND d.status <> 'uploaded' AND COALESCE(d.job_id, '') <> $2 \
+     RETURNING d.status, d.bytes) \
+     SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes \
+     FROM changed GROUP BY status";
+
+/// The same for SQLite, which has no `UPDATE` inside `WITH`: the changed
+/// rows come back one by one (`n` = 1), decoded from `json_each`.
+const RECORD_SQLITE: &str = "UPDATE documents SET status = x.status, reason = x.reason, \
+     actual_sha256 = x.actual_sha256, bytes = x.bytes, attempts = documents.attempts + 1, \
+     job_id = $2, updated_at = $3 \
+     FROM (SELECT value ->> '$.document_id' AS document_id, value ->> '$.status' AS status, \
+     value ->> '$.reason' AS reason, value ->> '$.actual_sha256' AS actual_sha256, \
+     value ->> '$.bytes' AS bytes FROM json_each($4)) AS x \
+     WHERE documents.migration_id = $1 AND documents.document_id = x.document_id \
+     AND documents.status <> 'uploaded' AND COALESCE(documents.job_id, '') <> $2 \
+     RETURNING status, 1 AS n, bytes";
+
+/// One outcome as the recording statements read it.
+#[derive(serde::Serialize)]
+struct OutcomeRow<'a> {
+    document_id: &'a str,
+    status: &'static str,
+    reason: Option<&'a str>,
+    actual_sha256: Option<&'a str>,
+    bytes: i64,
+}
+
+fn outcomes_json(outcomes: &[DocumentOutcome]) -> Result<String> {
+    let rows: Vec<OutcomeRow<'_>> = outcomes
+        .iter()
+        .map(|o| OutcomeRow {
+            document_id: &o.item.document_id,
+            status: o.status.as_str(),
+            reason: o.reason.as_deref(),
+            actual_sha256: o.actual_sha256.as_deref(),
+            bytes: o.bytes,
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)).into())
+}
 
 /// A job's progress, as stored on its row (see `jobs::JOB_COLUMNS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,10 +123,12 @@ pub struct DocumentOutcome {
 
 /// The documents a job of `kind` works on, before it recorded them: an upload
 /// takes the pending ones, a recovery the missing and failed ones.
+/// (`status <> 'uploaded'` lets SQLite use the partial index
+/// `documents_open`; PostgreSQL proves it from the rest.)
 fn work_condition(kind: JobKind) -> &'static str {
     match kind {
-        JobKind::Upload => "status = 'pending'",
-        JobKind::Recovery => "status IN ('missing', 'failed')",
+        JobKind::Upload => "status <> 'uploaded' AND status = 'pending'",
+        JobKind::Recovery => "status <> 'uploaded' AND status IN ('missing', 'failed')",
     }
 }
 
@@ -182,48 +236,38 @@ impl Store {
     ) -> Result<()> {
         let now = now();
         let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Losing the last flushes in a database crash is safe: outcomes
+            // and counters go together, and the redelivered job finds the
+            // documents stored and records them again. So the commit need
+            // not wait for the WAL to reach the disk.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         let (mut uploaded, mut missing, mut failed, mut bytes) = (0i64, 0i64, 0i64, 0i64);
         for chunk in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO documents (migration_id, document_id, seq, path, size, expected_sha256, \
-                 status, reason, actual_sha256, bytes, attempts, job_id, updated_at) VALUES {} \
-                 ON CONFLICT (migration_id, document_id) DO UPDATE SET status = excluded.status, \
-                 reason = excluded.reason, actual_sha256 = excluded.actual_sha256, \
-                 bytes = excluded.bytes, attempts = documents.attempts + 1, \
-                 job_id = excluded.job_id, updated_at = excluded.updated_at \
-                 WHERE documents.status <> 'uploaded' \
-                 AND COALESCE(documents.job_id, '') <> excluded.job_id \
-                 RETURNING status, bytes",
-                values_sql(chunk.len(), 13)
-            );
-            let mut args = AnyArguments::default();
-            for o in chunk {
-                add(&mut args, job.migration_id.clone())?;
-                add(&mut args, o.item.document_id.clone())?;
-                add(&mut args, o.item.seq)?;
-                add(&mut args, o.item.path.clone())?;
-                add(&mut args, o.item.size)?;
-                add(&mut args, o.item.expected_sha256.clone())?;
-                add(&mut args, o.status.as_str())?;
-                add(&mut args, o.reason.clone())?;
-                add(&mut args, o.actual_sha256.clone())?;
-                add(&mut args, o.bytes)?;
-                add(&mut args, 1i64)?;
-                add(&mut args, job.id.clone())?;
-                add(&mut args, now.clone())?;
-            }
-            let changed = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            let sql = match self.backend {
+                Backend::Postgres => RECORD_PG,
+                Backend::Sqlite => RECORD_SQLITE,
+            };
+            let changed = sqlx::query(sql)
+                .bind(&job.migration_id)
+                .bind(&job.id)
+                .bind(&now)
+                .bind(outcomes_json(chunk)?)
                 .fetch_all(&mut *tx)
                 .await?;
             for row in &changed {
                 let status: String = row.try_get("status")?;
+                let n: i64 = row.try_get("n")?;
                 match status.as_str() {
                     "uploaded" => {
-                        uploaded += 1;
+                        uploaded += n;
                         bytes += row.try_get::<i64, _>("bytes")?;
                     }
-                    "missing" => missing += 1,
-                    _ => failed += 1,
+                    "missing" => missing += n,
+                    _ => failed += n,
                 }
             }
         }

@@ -35,7 +35,8 @@ pub async fn run(
     let item_rx = Arc::new(Mutex::new(item_rx));
     let handles: Vec<_> = (0..lanes.max(1))
         .map(|_| {
-            let (copier, rx, tx, cancel) = (copier.clone(), item_rx.clone(), tx.clone(), cancel.clone());
+            let (copier, rx, tx, cancel) =
+                (copier.clone(), item_rx.clone(), tx.clone(), cancel.clone());
             tokio::task::spawn_blocking(move || lane(&copier, &rx, &tx, &cancel))
         })
         .collect();

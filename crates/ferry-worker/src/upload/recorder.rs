@@ -1,7 +1,7 @@
 //! Records document outcomes in batches, off the copy path: copies hand
 //! their outcomes over a channel and go on, while this task writes them every
 //! `flush_rows` outcomes or `flush_interval`, whichever comes first — a few
-//! round trips per second instead of one per document. Each flush writes the
+//! round trips per second instead of one per document, up to two at once. Each flush writes the
 //! outcomes and the job's counters in one transaction (see
 //! `Store::record_outcomes`). The same tick notices a cancelled migration
 //! or a job that ended elsewhere (cancelled through the API, or failed by
@@ -30,10 +30,20 @@ pub struct Recorder {
     pub cancel: CancellationToken,
 }
 
+/// Flushes in flight at once: while the database writes one batch, the next
+/// fills and may start, so the copies never wait for a flush and both cores
+/// serve the database once the copies are done. (Each flush is its own
+/// transaction; they touch disjoint ledger rows and meet only on the job's
+/// counter row, briefly.)
+const FLUSHES_IN_FLIGHT: usize = 2;
+
+type Flushes = tokio::task::JoinSet<Result<(), StoreError>>;
+
 impl Recorder {
     /// Runs until every sender is gone and the last outcomes are written.
     pub async fn run(self, mut rx: mpsc::Receiver<DocumentOutcome>) -> Result<(), StoreError> {
         let mut pending: Vec<DocumentOutcome> = Vec::with_capacity(self.flush_rows);
+        let mut flushes = Flushes::new();
         let mut tick = tokio::time::interval(self.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -42,58 +52,36 @@ impl Recorder {
                     Some(outcome) => {
                         pending.push(outcome);
                         if pending.len() >= self.flush_rows {
-                            self.flush(&mut pending).await?;
+                            self.start_flush(&mut flushes, &mut pending).await?;
                         }
                     }
-                    None => return self.flush(&mut pending).await,
+                    None => {
+                        self.start_flush(&mut flushes, &mut pending).await?;
+                        return drain(&mut flushes, 0).await;
+                    }
                 },
                 _ = tick.tick() => {
-                    self.flush(&mut pending).await?;
+                    self.start_flush(&mut flushes, &mut pending).await?;
                     self.watch_for_cancel().await;
                 }
             }
         }
     }
 
-    async fn flush(&self, pending: &mut Vec<DocumentOutcome>) -> Result<(), StoreError> {
+    /// Hands `pending` to a new flush, after waiting for a free slot.
+    async fn start_flush(
+        &self,
+        flushes: &mut Flushes,
+        pending: &mut Vec<DocumentOutcome>,
+    ) -> Result<(), StoreError> {
+        // Finished flushes report their errors here, not only at the end.
+        drain(flushes, FLUSHES_IN_FLIGHT - 1).await?;
         if pending.is_empty() {
             return Ok(());
         }
-        let last_error = pending
-            .iter()
-            .rev()
-            .find(|o| o.status == DocumentStatus::Failed)
-            .map(|o| {
-                format!(
-                    "document {}: {}",
-                    o.item.document_id,
-                    o.reason.as_deref().unwrap_or("failed")
-                )
-            });
-        let mut attempt = 1;
-        let since = tokio::time::Instant::now();
-        loop {
-            match self
-                .store
-                .record_outcomes(&self.job, pending, last_error.as_deref())
-                .await
-            {
-                Ok(()) => break,
-                // The database is restarting or unreachable: the copies are
-                // worth keeping, so wait for it rather than fail the job.
-                Err(e) if e.is_unavailable() && since.elapsed() < UNAVAILABLE_PATIENCE => {
-                    tracing::warn!(error = %e, "database unavailable; outcomes wait");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) if attempt < FLUSH_TRIES => {
-                    tracing::warn!(error = %e, attempt, "recording outcomes failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        pending.clear();
+        let batch = std::mem::replace(pending, Vec::with_capacity(self.flush_rows));
+        let (store, job) = (self.store.clone(), self.job.clone());
+        flushes.spawn(async move { flush(&store, &job, &batch).await });
         Ok(())
     }
 
@@ -111,6 +99,62 @@ impl Recorder {
             Err(e) => tracing::debug!(error = %e, "cannot check for cancellation"),
         }
     }
+}
+
+/// Waits until at most `keep` flushes are in flight; the first error.
+async fn drain(flushes: &mut Flushes, keep: usize) -> Result<(), StoreError> {
+    while flushes.len() > keep {
+        match flushes.join_next().await {
+            Some(Ok(result)) => result?,
+            Some(Err(e)) => return Err(StoreError::Corrupt(format!("a flush failed: {e}"))),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// Writes `outcomes` and the job's counters in one transaction, riding out a
+/// database blip or restart.
+async fn flush(
+    store: &Store,
+    job: &JobRecord,
+    outcomes: &[DocumentOutcome],
+) -> Result<(), StoreError> {
+    let last_error = outcomes
+        .iter()
+        .rev()
+        .find(|o| o.status == DocumentStatus::Failed)
+        .map(|o| {
+            format!(
+                "document {}: {}",
+                o.item.document_id,
+                o.reason.as_deref().unwrap_or("failed")
+            )
+        });
+    let mut attempt = 1;
+    let since = tokio::time::Instant::now();
+    loop {
+        match store
+            .record_outcomes(job, outcomes, last_error.as_deref())
+            .await
+        {
+            Ok(()) => break,
+            // The database is restarting or unreachable: the copies are
+            // worth keeping, so wait for it rather than fail the job.
+            Err(e) if e.is_unavailable() && since.elapsed() < UNAVAILABLE_PATIENCE => {
+                tracing::warn!(error = %e, "database unavailable; outcomes wait");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) if attempt < FLUSH_TRIES => {
+                tracing::warn!(error = %e, attempt, "recording outcomes failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tracing::debug!(rows = outcomes.len(), took = ?since.elapsed(), "outcomes recorded");
+    Ok(())
 }
 
 /// Why the work of `job` must stop, if it must: its migration was cancelled,

@@ -95,7 +95,10 @@ fn small_and_large_documents_are_copied_verified_with_their_folders() {
         let out = copy_file(&d.job(name, expected), &small_blocks()).unwrap();
         assert_eq!(out.bytes, len as u64, "{name}");
         assert_eq!(out.sha256, sha(&data), "{name}: lowercase digest");
-        assert_eq!(std::fs::read(d.tenant.join("docs").join(name)).unwrap(), data);
+        assert_eq!(
+            std::fs::read(d.tenant.join("docs").join(name)).unwrap(),
+            data
+        );
     }
     assert_eq!(
         d.tenant_files(),
