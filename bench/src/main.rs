@@ -21,6 +21,7 @@ mod load;
 mod parse;
 mod queue;
 mod report;
+mod s3;
 mod server;
 mod tools;
 mod transfer;

@@ -110,11 +110,13 @@ const DELETE_BELOW_FILES: usize = 1000;
 /// it. So trees of many files are moved under `graveyard` (same file
 /// system: a rename) and deleted when every timed run is over, by
 /// [`bury`]; trees of a few large files are deleted at once.
-pub fn discard(dir: &Path, files: usize, graveyard: &Path) -> Result<()> {
-    if files < DELETE_BELOW_FILES {
+/// `graveyard` `None`: delete at once (a RAM file system, where deleting
+/// costs the next run nothing).
+pub fn discard(dir: &Path, files: usize, graveyard: &Option<PathBuf>) -> Result<()> {
+    let Some(graveyard) = graveyard.as_ref().filter(|_| files >= DELETE_BELOW_FILES) else {
         std::fs::remove_dir_all(dir)?;
         return Ok(());
-    }
+    };
     std::fs::create_dir_all(graveyard)?;
     let to = graveyard.join(uuid::Uuid::new_v4().simple().to_string());
     std::fs::rename(dir, &to).with_context(|| format!("moving {} aside", dir.display()))
@@ -123,4 +125,25 @@ pub fn discard(dir: &Path, files: usize, graveyard: &Path) -> Result<()> {
 /// Deletes what [`discard`] kept; after the last timed run.
 pub fn bury(graveyard: &Path) {
     let _ = std::fs::remove_dir_all(graveyard);
+}
+
+/// Whether `path` lies on a RAM file system (`tmpfs`, `ramfs`), by the
+/// longest mount point of `/proc/mounts` that contains it.
+pub fn is_ram_fs(path: &Path) -> bool {
+    let Ok(path) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return false;
+    };
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(point)
+                .then(|| (point.len(), kind == "tmpfs" || kind == "ramfs"))
+        })
+        .max_by_key(|(len, _)| *len)
+        .is_some_and(|(_, ram)| ram)
 }

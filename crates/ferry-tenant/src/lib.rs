@@ -7,7 +7,7 @@ pub mod source;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
@@ -61,9 +61,13 @@ impl TenantStore {
             }
             "s3" => {
                 let bucket = parsed.host_str().unwrap_or_default();
-                let s3 = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()?;
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none() {
+                    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                    builder = builder
+                        .with_unsigned_payload(unsigned_payload_is_safe(endpoint.as_deref()));
+                }
+                let s3 = builder.build()?;
                 let prefix = parsed.path().trim_matches('/');
                 if prefix.is_empty() {
                     (Arc::new(s3), "s3")
@@ -108,6 +112,33 @@ impl TenantStore {
     }
 }
 
+/// Whether writes may skip signing their bodies (`UNSIGNED-PAYLOAD`) when
+/// `AWS_UNSIGNED_PAYLOAD` does not say: yes when TLS already protects the
+/// bytes in transit (AWS itself, any `https://` endpoint) or when they never
+/// leave the machine (a loopback endpoint). A signed body costs a SHA-256 of
+/// every byte in the worker, and another in the server that checks it — on
+/// top of the SHA-256 the worker computes anyway to verify the document
+/// against the manifest, which is what proves the bytes right. Over plain
+/// HTTP to another host the signature is the only integrity check, so it
+/// stays.
+pub fn unsigned_payload_is_safe(endpoint: Option<&str>) -> bool {
+    let Some(endpoint) = endpoint else {
+        return true;
+    };
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    if url.scheme() == "https" {
+        return true;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +164,28 @@ mod tests {
             std::fs::read(root.join("acme/documents/a.txt")).expect("read"),
             b"hello"
         );
+    }
+
+    #[test]
+    fn bodies_are_signed_unless_tls_or_loopback_protects_them() {
+        for safe in [
+            None,
+            Some("https://s3.eu-central-1.amazonaws.com"),
+            Some("https://minio.example.com:9000"),
+            Some("http://127.0.0.1:9090"),
+            Some("http://[::1]:9090"),
+            Some("http://localhost:8014"),
+        ] {
+            assert!(unsigned_payload_is_safe(safe), "{safe:?}");
+        }
+        for signed in [
+            Some("http://minio.internal:9000"),
+            Some("http://10.0.0.5"),
+            Some("http://127.0.0.1.example.com"),
+            Some("not a url"),
+        ] {
+            assert!(!unsigned_payload_is_safe(signed), "{signed:?}");
+        }
     }
 
     #[test]
