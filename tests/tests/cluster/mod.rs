@@ -336,6 +336,19 @@ pub fn generate(n: usize, big_every: usize) -> Vec<Doc> {
         .collect()
 }
 
+/// `n` documents of 1 B to 4 KiB (every 50th missing from the source): the
+/// shape of a mail archive, where the ledger, not the bytes, is the work.
+pub fn small_docs(n: usize) -> Vec<Doc> {
+    (0..n)
+        .map(|i| Doc {
+            id: format!("doc-{i:05}"),
+            path: format!("y{}/m{}/mail {i}.eml", 2000 + i % 7, i % 12),
+            size: 1 + (i as u64 * 104_729) % 4096,
+            present: i % 50 != 49,
+        })
+        .collect()
+}
+
 /// Deterministic, incompressible-looking content.
 pub fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

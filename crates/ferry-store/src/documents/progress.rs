@@ -236,15 +236,6 @@ impl Store {
     ) -> Result<()> {
         let now = now();
         let mut tx = self.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Losing the last flushes in a database crash is safe: outcomes
-            // and counters go together, and the redelivered job finds the
-            // documents stored and records them again. So the commit need
-            // not wait for the WAL to reach the disk.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
         let (mut uploaded, mut missing, mut failed, mut bytes) = (0i64, 0i64, 0i64, 0i64);
         for chunk in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
             let sql = match self.backend {
