@@ -12,13 +12,15 @@
 //! - (d) the (a) and (b) trees into an S3-protocol server (`s3s-fs`), Ferry
 //!   against `rclone copy` to the same server.
 //!
-//! Where: a RAM file system (`/dev/shm`) unless `--tmp-dir` says otherwise.
-//! This machine's disk is ext4 without a journal, where creating a file
-//! scans past every inode freed in the last minutes (`recently_deleted` in
-//! the profile): `cp -r` of the (b) tree took 0.2 s after a quiet while and
-//! 3.5–4 s after an earlier run's trees were deleted, so which tool ran after
-//! which deletion decided the ratios. On the disk, trees of many files are
-//! therefore kept until every timed run is over (`tools::discard`).
+//! Where: the large documents on the disk (the system temp folder), the
+//! many small ones on a RAM file system (`/dev/shm`) unless `--tmp-dir` /
+//! `--small-tmp-dir` say otherwise. This machine's disk is ext4 without a
+//! journal, where creating a file scans past every inode freed in the last
+//! minutes (`recently_deleted` in the profile): `cp -r` of the (b) tree took
+//! 0.2 s after a quiet while and 3.5–4 s after an earlier run's trees were
+//! deleted, so which tool ran after which deletion decided the ratios. On a
+//! disk, trees of many files are kept until every timed run is over
+//! (`tools::discard`).
 //!
 //! Page cache: the source is read once before the runs (warm for every
 //! run), each run writes to a fresh folder, and `sync` runs (untimed)
@@ -97,11 +99,15 @@ pub struct TransferArgs {
     /// Where the table goes (default: bench/results/transfer.md).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Parent of the generated data and every copy (default: `/dev/shm`
-    /// when it is there, else the system temp folder; see the module
-    /// documentation).
+    /// Parent of the large-document scenarios' data and copies (a, c, and
+    /// the (a) tree of d); default: the system temp folder.
     #[arg(long)]
     tmp_dir: Option<PathBuf>,
+    /// Parent of the many-small-document scenarios' data and copies (b, b2,
+    /// and the (b) tree of d); default: `/dev/shm` when it is a RAM file
+    /// system, else `--tmp-dir` (see the module documentation).
+    #[arg(long)]
+    small_tmp_dir: Option<PathBuf>,
 }
 
 /// The targets of issue 14.
@@ -121,6 +127,7 @@ impl Ctx {
     }
 }
 
+#[derive(Clone)]
 struct Ctx {
     t0: Instant,
     bin: PathBuf,
@@ -157,12 +164,19 @@ pub async fn run(args: TransferArgs) -> Result<()> {
     if args.scale.is_nan() || args.scale <= 0.0 {
         bail!("--scale must be positive");
     }
-    let parent = args.tmp_dir.clone().unwrap_or_else(default_tmp);
+    let parent = args.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let small_parent = args
+        .small_tmp_dir
+        .clone()
+        .unwrap_or_else(|| default_small_tmp(&parent));
     let tmp = tempfile::Builder::new()
         .prefix("ferry-bench-transfer-")
         .tempdir_in(&parent)?;
+    let small_tmp = tempfile::Builder::new()
+        .prefix("ferry-bench-transfer-")
+        .tempdir_in(&small_parent)?;
     let keep_trees = !tools::is_ram_fs(tmp.path());
-    let ctx = Ctx {
+    let disk = Ctx {
         t0,
         bin: ferry_bin(args.ferry_bin.as_deref())?,
         tmp: tmp.path().to_path_buf(),
@@ -184,31 +198,51 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?,
     };
+    let ram = Ctx {
+        tmp: small_tmp.path().to_path_buf(),
+        keep_trees: !tools::is_ram_fs(small_tmp.path()),
+        ..disk.clone()
+    };
     let scaled = |n: u64| ((n as f64 * args.scale).round() as u64).max(1);
     let want = |s: &str| args.only.iter().any(|o| o == s);
     let mut rows = Vec::new();
+    let place = |c: &Ctx| {
+        format!(
+            "`{}` ({})",
+            c.tmp.parent().unwrap_or(&c.tmp).display(),
+            if c.keep_trees {
+                "a disk file system; trees of many files kept until the end"
+            } else {
+                "a RAM file system"
+            }
+        )
+    };
     let mut notes = vec![format!(
-        "Data and copies under `{}` ({}).",
-        parent.display(),
-        if keep_trees {
-            "a disk file system: trees of many files are kept until the end"
-        } else {
-            "a RAM file system"
-        }
+        "Where: the large documents (a, c, the (a) tree of d) under {}; the many small ones (b, b2, the (b) tree of d) \
+         under {}, away from this disk's ext4 inode-reuse scan (see the README).",
+        place(&disk),
+        place(&ram)
     )];
-    let s3 = if want("d") {
-        let s3 = S3Server::start(&tools::find("s3s-fs")?, ctx.tmp.join("s3"))?;
-        say(t0, &format!("S3 server {} at {}", s3.version, s3.endpoint));
-        Some(s3)
+    let s3s_fs = if want("d") {
+        Some(tools::find("s3s-fs")?)
     } else {
         None
     };
+    let start_s3 = |c: &Ctx| -> Result<Option<S3Server>> {
+        let Some(bin) = &s3s_fs else { return Ok(None) };
+        let s3 = S3Server::start(bin, c.tmp.join("s3"))?;
+        say(t0, &format!("S3 server {} at {}", s3.version, s3.endpoint));
+        Ok(Some(s3))
+    };
+    let mut s3_version = None;
     let large = scaled(args.large_mib << 20);
     let small = args.small_kib << 10;
     let n_small = scaled(args.small_docs as u64) as usize;
 
     if want("a") || want("d") {
-        let src = generate(&ctx, "a", args.large_docs, large)?;
+        let ctx = &disk;
+        let s3 = start_s3(ctx)?;
+        let src = generate(ctx, "a", args.large_docs, large)?;
         let what = format!(
             "(a) {} × {} = {}",
             args.large_docs,
@@ -217,7 +251,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         );
         let result = async {
             if want("a") {
-                let c = compare(&ctx, &src, Backend::Sqlite, args.runs, true).await?;
+                let c = compare(ctx, &src, Backend::Sqlite, args.runs, true).await?;
                 rows.extend(rows_a(&format!("{what}, SQLite"), &src, &c));
                 notes.push(format!(
                     "(a) {} round(s), each in the order cp -r, rclone copy, Ferry; then the in-process SHA-256 once. {}",
@@ -226,18 +260,21 @@ pub async fn run(args: TransferArgs) -> Result<()> {
                 ));
             }
             if let Some(s3) = &s3 {
-                let c = compare_s3(&ctx, &src, Backend::Sqlite, args.runs, s3).await?;
+                s3_version = Some(s3.version.clone());
+                let c = compare_s3(ctx, &src, Backend::Sqlite, args.runs, s3).await?;
                 rows.extend(rows_d(&format!("(d) the (a) tree, {}, SQLite", mib(src.total_bytes())), &src, &c));
             }
             anyhow::Ok(())
         }
         .await;
-        discard_source(&ctx, &src)?;
+        discard_source(ctx, &src)?;
         result?;
     }
     let mut per_doc_b = None;
     if want("b") || want("d") || want("b2") {
-        let src = generate(&ctx, "b", n_small, small)?;
+        let ctx = &ram;
+        let s3 = start_s3(ctx)?;
+        let src = generate(ctx, "b", n_small, small)?;
         let what = format!(
             "(b) {} × {} KiB = {}",
             count(n_small),
@@ -246,7 +283,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         );
         let result = async {
             if want("b") || want("b2") {
-                let c = compare(&ctx, &src, Backend::Postgres, args.runs, false).await?;
+                let c = compare(ctx, &src, Backend::Postgres, args.runs, false).await?;
                 per_doc_b = Some(c.ferry.wall.div_f64(n_small as f64));
                 rows.extend(rows_compared(
                     &format!("{what}, PostgreSQL+Redis"),
@@ -262,7 +299,8 @@ pub async fn run(args: TransferArgs) -> Result<()> {
                 ));
             }
             if let Some(s3) = &s3 {
-                let c = compare_s3(&ctx, &src, Backend::Postgres, args.runs, s3).await?;
+                s3_version = Some(s3.version.clone());
+                let c = compare_s3(ctx, &src, Backend::Postgres, args.runs, s3).await?;
                 rows.extend(rows_d(
                     &format!(
                         "(d) the (b) tree, {} × {} KiB, PostgreSQL+Redis",
@@ -276,14 +314,15 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             anyhow::Ok(())
         }
         .await;
-        discard_source(&ctx, &src)?;
+        discard_source(ctx, &src)?;
         result?;
     }
     if want("b2") {
+        let ctx = &ram;
         let n = scaled(args.many_docs as u64) as usize;
-        let src = generate(&ctx, "b2", n, small)?;
-        let result = compare(&ctx, &src, Backend::Postgres, args.runs, false).await;
-        discard_source(&ctx, &src)?;
+        let src = generate(ctx, "b2", n, small)?;
+        let result = compare(ctx, &src, Backend::Postgres, args.runs, false).await;
+        discard_source(ctx, &src)?;
         let c = result?;
         let what = format!(
             "(b2) {} × {} KiB = {}, PostgreSQL+Redis",
@@ -309,9 +348,10 @@ pub async fn run(args: TransferArgs) -> Result<()> {
     }
     if want("c") {
         let size = scaled(args.huge_mib << 20);
-        let src = generate(&ctx, "c", 1, size)?;
-        let result = huge(&ctx, &src).await;
-        discard_source(&ctx, &src)?;
+        let ctx = &disk;
+        let src = generate(ctx, "c", 1, size)?;
+        let result = huge(ctx, &src).await;
+        discard_source(ctx, &src)?;
         let (ferry, cp, sha) = result?;
         rows.extend(rows_c(
             &format!("(c) 1 × {}, SQLite", mib(size)),
@@ -326,38 +366,39 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             cache_note()
         ));
     }
-    if let Some(s3) = &s3 {
+    if let Some(version) = &s3_version {
         notes.push(format!(
             "(d) {} round(s), each in the order rclone copy → S3, Ferry → S3, against {} on 127.0.0.1 (objects stored as files \
              under its root, checked byte for byte after each run). rclone: its S3 backend (`RCLONE_CONFIG_*` remote, path style, \
              defaults: 4 transfers, multipart from 200 MiB); Ferry: tenant store `s3://{}/<prefix>` through `object_store` \
              (`AWS_ENDPOINT`). The server's CPU time (user + system, from `/proc`) is measured around each run: it shares the two cores.",
             args.runs,
-            s3.version,
+            version,
             crate::s3::BUCKET
         ));
     }
-    drop(s3);
-    if let Some(dir) = ctx.graveyard() {
-        tools::bury(&dir);
+    for c in [&disk, &ram] {
+        if let Some(dir) = c.graveyard() {
+            tools::bury(&dir);
+        }
     }
     let load = format!(
         "load average (1/5/15 min) at start: {load_at_start}; at end: {}; run took {:.0} s",
         report::load_average(),
         t0.elapsed().as_secs_f64()
     );
-    let md = render(&args, &ctx, &rows, &notes, &load);
+    let md = render(&args, &disk, &rows, &notes, &load);
     write_results(t0, &results_path(args.out.as_deref(), "transfer.md"), &md)
 }
 
-/// `/dev/shm` when there is one (see the module documentation), else the
-/// system temp folder.
-fn default_tmp() -> PathBuf {
+/// `/dev/shm` when it is a RAM file system (see the module documentation),
+/// else `fallback`.
+fn default_small_tmp(fallback: &Path) -> PathBuf {
     let shm = PathBuf::from("/dev/shm");
     if shm.is_dir() && tools::is_ram_fs(&shm) {
         shm
     } else {
-        std::env::temp_dir()
+        fallback.to_path_buf()
     }
 }
 

@@ -58,12 +58,14 @@ pub async fn run(
         }
     }
     drop(item_tx);
+    tracing::debug!("work list fed to the lanes");
     for handle in handles {
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "a copy lane panicked");
             cancel.cancel();
         }
     }
+    tracing::debug!("lanes done");
     failure
 }
 

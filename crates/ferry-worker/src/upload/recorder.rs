@@ -37,6 +37,10 @@ pub struct Recorder {
 /// counter row, briefly.)
 const FLUSHES_IN_FLIGHT: usize = 2;
 
+/// Outcomes that start a flush as soon as a slot is idle (below this, the
+/// per-transaction cost would dominate; the tick flushes the rest).
+const MIN_EAGER_ROWS: usize = 200;
+
 type Flushes = tokio::task::JoinSet<Result<(), StoreError>>;
 
 impl Recorder {
@@ -51,7 +55,12 @@ impl Recorder {
                 next = rx.recv() => match next {
                     Some(outcome) => {
                         pending.push(outcome);
-                        if pending.len() >= self.flush_rows {
+                        // Full, or a flush slot is idle and enough waits:
+                        // the flush size follows the database's pace, and
+                        // little is left to write when the copies end.
+                        if pending.len() >= self.flush_rows
+                            || (pending.len() >= MIN_EAGER_ROWS && flushes.len() < FLUSHES_IN_FLIGHT)
+                        {
                             self.start_flush(&mut flushes, &mut pending).await?;
                         }
                     }
@@ -60,6 +69,12 @@ impl Recorder {
                         return drain(&mut flushes, 0).await;
                     }
                 },
+                Some(done) = flushes.join_next(), if !flushes.is_empty() => {
+                    done.map_err(|e| StoreError::Corrupt(format!("a flush failed: {e}")))??;
+                    if pending.len() >= MIN_EAGER_ROWS {
+                        self.start_flush(&mut flushes, &mut pending).await?;
+                    }
+                }
                 _ = tick.tick() => {
                     self.start_flush(&mut flushes, &mut pending).await?;
                     self.watch_for_cancel().await;

@@ -159,6 +159,30 @@ fn mismatches_leave_nothing_at_the_destination() {
 }
 
 #[test]
+fn a_source_written_to_during_the_copy_is_not_stored() {
+    let d = dirs();
+    let data = bytes(2_000_000, 5);
+    std::fs::write(d.archive.join("x"), &data).unwrap();
+    let src = d.archive.join("x");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    // The first pacing call (the copy's first step) appends to the source:
+    // what is stored could then differ from what was hashed.
+    let opts = LocalOptions {
+        pace: Some(Arc::new(move |_| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                let mut f = OpenOptions::new().append(true).open(&src).unwrap();
+                f.write_all(b"late").unwrap();
+            }
+        })),
+        ..small_blocks()
+    };
+    let err = copy_file(&d.job("x", Expected::default()), &opts).unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(d.tenant_files().is_empty(), "{:?}", d.tenant_files());
+}
+
+#[test]
 fn what_is_not_a_regular_file_is_missing() {
     let d = dirs();
     std::fs::create_dir_all(d.archive.join("folder")).unwrap();
@@ -219,7 +243,8 @@ fn a_cancelled_copy_writes_nothing() {
     opts.cancel.cancel();
     let err = copy_file(&d.job("x", Expected::default()), &opts).unwrap_err();
     assert_eq!(err, CopyError::Cancelled);
-    // Cancelled in the middle of the pipeline: the staging file goes too.
+    // Cancelled in the middle of the copy: the staging file goes too.
+    std::fs::write(d.archive.join("x"), bytes(4_000_000, 2)).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let cancel = CancellationToken::new();
     let (c, k) = (calls.clone(), cancel.clone());
@@ -256,7 +281,7 @@ fn every_written_byte_is_paced() {
 }
 
 #[tokio::test]
-async fn transient_failures_are_retried_then_reported() {
+async fn failures_waiting_cannot_fix_are_permanent_and_a_later_try_succeeds() {
     let d = dirs();
     std::fs::write(d.archive.join("x"), b"abc").unwrap();
     // The destination's parent is a file: not something waiting fixes.
