@@ -679,7 +679,7 @@ fn throughput(bytes: u64, d: Duration) -> String {
 }
 
 fn render(args: &TransferArgs, ctx: &Ctx, rows: &[Row], notes: &[String], load: &str) -> String {
-    let mut md = String::from("# Benchmark: document transfer (issue 4)\n\n");
+    let mut md = String::from("# Benchmark: document transfer (issue 14)\n\n");
     md.push_str(&format!(
         "Produced by `make bench` (`ferry-bench transfer --scale {} --runs {} --only {}{}`). Every figure below \
          was measured in this run; nothing is hard-coded. A missed target reads **no**. \
@@ -696,15 +696,16 @@ fn render(args: &TransferArgs, ctx: &Ctx, rows: &[Row], notes: &[String], load: 
     md.push_str("\n## How it is measured\n\n");
     md.push_str(
         "- Source: a generated export (`db.dump` + `documents/`, pseudo-random incompressible \
-         bytes), on the same disk as every destination. The manifest (`PUT …/manifest`, CSV) gives \
+         bytes), on the same file system as every destination of its scenario. The manifest (`PUT …/manifest`, CSV) gives \
          every document its size and SHA-256, so the worker verifies each one.\n\
          - Ferry: a fresh `ferry all-in-one` release process per scenario (fresh SQLite folder, or \
          a new PostgreSQL database and Redis namespace), default settings \
-         (`FERRY_TRANSFER_CONCURRENCY` 8, `FERRY_WORKER_CONCURRENCY` 4, batches of 10,000 \
-         documents), tenant store `file://<data>/tenants/`. The migration is opened on \
+         (`FERRY_TRANSFER_CONCURRENCY` 8, `FERRY_WORKER_CONCURRENCY` 4, batches of 50,000 \
+         documents), tenant store `file://<data>/tenants/` (d: the S3 server). The migration is opened on \
          `file://` source URLs, made `ready` (one-user roster, a plan, commit) and given the \
-         manifest before the clock starts; the time runs from `POST …/start` until \
-         `GET /v1/jobs/{id}` (polled every 50 ms) shows the job finished. The job must have \
+         manifest before the clock starts; the time runs from `POST …/start` until the job's own \
+         `finished_at` (read once `GET /v1/jobs/{id}`, polled every 50 ms, shows it finished: the API \
+         caches job views for 250 ms, which a poller would otherwise add). The job must have \
          uploaded every document (none failed or missing) and the tenant store must hold every \
          byte.\n",
     );
