@@ -220,7 +220,12 @@ fn symbolic_links_may_not_leave_the_archive() {
     std::os::unix::fs::symlink(d.archive.join("sub/ok"), d.archive.join("in")).unwrap();
     std::os::unix::fs::symlink(d.archive.parent().unwrap(), d.archive.join("up")).unwrap();
     std::os::unix::fs::symlink(d.archive.join("gone"), d.archive.join("dangling")).unwrap();
+    std::fs::write(d.archive.join("plain"), b"plain").unwrap();
     let opts = LocalOptions::default();
+    // A plain file first: its folder (the archive's root) is remembered as
+    // free of links, and the links beside it must still be caught.
+    copy_file(&d.job("plain", Expected::default()), &opts).unwrap();
+    assert!(opts.plain_dirs.lock().unwrap().contains(&d.archive));
     assert_eq!(
         copy_file(&d.job("in", Expected::default()), &opts)
             .unwrap()
@@ -232,7 +237,7 @@ fn symbolic_links_may_not_leave_the_archive() {
         let err = copy_file(&d.job(name, Expected::default()), &opts).unwrap_err();
         assert!(matches!(err, CopyError::Permanent(_)), "{name}: {err:?}");
     }
-    assert_eq!(d.tenant_files(), ["docs/in"]);
+    assert_eq!(d.tenant_files(), ["docs/in", "docs/plain"]);
 }
 
 #[test]
