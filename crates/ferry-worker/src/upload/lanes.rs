@@ -40,6 +40,9 @@ pub async fn run(
             tokio::task::spawn_blocking(move || lane(&copier, &rx, &tx, &cancel))
         })
         .collect();
+    // Only the lanes hold the receiver: if they all stop, feeding fails
+    // instead of waiting on a full channel.
+    drop(item_rx);
     drop(tx);
     let mut failure = None;
     let mut work = std::pin::pin!(work);
