@@ -11,10 +11,11 @@
 //!   between writing a document and recording it. A redelivered job
 //!   (attempt > 1) therefore first checks whether the document is already
 //!   stored with the expected checksum and records it without copying.
-//! - The work list is read from the database page by page while copies run
-//!   (`copy_with_retry` with bounded concurrency, as `transfer::copy_many`
-//!   does, but fed from an async source: `copy_many` takes a plain iterator,
-//!   and millions of rows must not be loaded at once).
+//! - The work list is read from the database page by page while copies run,
+//!   so millions of rows are never loaded at once. A local archive into a
+//!   local tenant store is copied by blocking lanes (`lanes`,
+//!   `transfer::local`); anything else by `copy_with_retry` futures with
+//!   bounded concurrency (`copy_async`).
 //! - A missing document is an outcome, not a failure: the job succeeds and
 //!   the migration becomes `uploaded`. A missing or unreadable dump fails the
 //!   job: without the database there is nothing to migrate.
@@ -82,8 +83,10 @@ pub struct TransferSettings {
     pub batch_documents: Option<u64>,
 }
 
-/// Manifest positions per batch unless configured: a batch is a few minutes
-/// of work for one worker, and a million-document archive is 100 queue jobs.
+/// Manifest positions per batch unless configured: at some 30,000 small
+/// documents a second per worker, a batch is seconds to minutes of work, a
+/// million-document archive is 20 queue jobs, and an archive below it is one
+/// batch (no second queue pickup on its critical path).
 pub const DEFAULT_BATCH_DOCUMENTS: u64 = 50_000;
 
 impl Default for TransferSettings {
