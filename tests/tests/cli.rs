@@ -15,7 +15,7 @@ use ferry_tests::processes::{ferry_bin, free_port};
 use ferry_tests::{Mode, TestApp, migration_body, migration_body_with, spawn_app};
 use serde_json::{Value, json};
 
-/// The documented exit codes (README, "Command-line client").
+/// The documented exit codes (docs/cli.md, "exit" table).
 const OK: i32 = 0;
 const USAGE: i32 = 2;
 const NETWORK: i32 = 3;

@@ -210,7 +210,8 @@ const VERIFY_PAGE: i64 = 1000;
 
 impl Store {
     /// Appends one record in a transaction of its own (for changes whose
-    /// own transaction does not know the actor; see the README).
+    /// own transaction does not know the actor; see docs/audit.md, "Where
+    /// records are written").
     pub async fn audit(&self, event: &AuditEvent<'_>) -> Result<AuditEntry> {
         let mut tx = self.begin().await?;
         let entry = append_in(&mut tx, event).await?;

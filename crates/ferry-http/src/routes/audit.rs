@@ -62,8 +62,8 @@ pub struct AuditRecordView {
     pub after: Option<Value>,
     /// Hash of the record before (64 zeros for the first).
     pub prev_hash: String,
-    /// SHA-256 over the canonical serialisation of this record (README,
-    /// "Audit trail").
+    /// SHA-256 over the canonical serialisation of this record
+    /// (docs/audit.md, "Hash chain").
     pub hash: String,
 }
 

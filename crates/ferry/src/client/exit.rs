@@ -1,6 +1,6 @@
 //! Exit codes of the client commands. They are part of the CLI's contract
-//! (scripts branch on them), so each has one meaning and is listed in the
-//! README; never renumber one.
+//! (scripts branch on them), so each has one meaning and is listed in
+//! docs/cli.md; never renumber one.
 
 use std::process::ExitCode;
 
