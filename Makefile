@@ -13,10 +13,13 @@ build:
 
 ## Every test, on both run modes (SQLite+apalis-sqlite and PostgreSQL+Redis),
 ## then Schemathesis against openapi/ferry.json on a real server and a short
-## fuzz run of the upload parsers (FUZZ_SHORT_SECONDS per target).
+## fuzz run of the upload parsers (FUZZ_SHORT_SECONDS per target). First, the
+## static checks of deploy/ (hadolint, kubernetes-validate, the kustomization,
+## the Compose schema; tests/deploy-check.sh).
 FUZZ_SHORT_SECONDS ?= 20
 test: services
 	@bash tests/browser.sh
+	bash tests/deploy-check.sh
 	$(CARGO) build -p ferry --bin ferry
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	bash tests/schemathesis.sh
