@@ -136,11 +136,17 @@ impl Sink {
     async fn push(&mut self, id: String) -> Result<()> {
         match self {
             Sink::Apalis(q) => q
-                .push(JobMessage { job_id: id })
+                .push(JobMessage {
+                    job_id: id,
+                    push: 0,
+                })
                 .await
                 .map_err(|e| anyhow!("{e}")),
             Sink::List(conn, key) => {
-                let payload = serde_json::to_string(&JobMessage { job_id: id })?;
+                let payload = serde_json::to_string(&JobMessage {
+                    job_id: id,
+                    push: 0,
+                })?;
                 let _: () = redis::AsyncCommands::lpush(conn, key.as_str(), payload).await?;
                 Ok(())
             }

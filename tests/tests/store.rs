@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use ferry_domain::licensing::{Assignment, Assignments, RosterUserInput, SatelliteInput};
 use ferry_domain::{Email, JobState, LifecycleEvent, MigrationState, NewMigrationInput, Role};
-use ferry_store::{IdempotencyClaim, Idempotent, NewApiKey, Store, StoreError};
+use ferry_store::{
+    Dispatch, DispatchLimits, IdempotencyClaim, Idempotent, NewApiKey, StartRequest, Store,
+    StoreError,
+};
 use ferry_tests::{Mode, both_modes, fresh_pg_database, migration_body};
 use sqlx::Connection;
 
@@ -219,28 +222,90 @@ async fn job_records_are_at_most_once(mode: Mode) {
     let job_id = uuid::Uuid::now_v7().to_string();
     let started = s
         .store
-        .start_migration(
-            &id,
-            &job_id,
-            None,
-            |_| async { Ok::<(), String>(()) },
-            |_| (202, String::new()),
-        )
+        .start_migration(start_request(&id, &job_id), |_| (202, String::new()))
         .await
-        .unwrap()
         .unwrap();
     assert!(matches!(started, IdempotencyClaim::Fresh(_)));
+    // The start wrote its dispatch record; one round pushes it, once.
+    assert_eq!(s.store.undispatched().await.unwrap(), 1);
+    let limits = |repush_before: String| DispatchLimits {
+        batches_per_migration: 4,
+        repush_before,
+        max: 100,
+    };
+    let long_ago = "2000-01-01T00:00:00.000000Z".to_owned();
+    let first = s
+        .store
+        .claim_dispatch(&limits(long_ago.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        vec![Dispatch {
+            job_id: job_id.clone(),
+            push: 1
+        }]
+    );
     assert!(
         s.store
-            .job_started("no-such-job", "w1")
+            .claim_dispatch(&limits(long_ago.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Still queued past the age limit: the queue lost it, push it again.
+    let later = "2999-01-01T00:00:00.000000Z".to_owned();
+    let again = s
+        .store
+        .claim_dispatch(&limits(later.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![Dispatch {
+            job_id: job_id.clone(),
+            push: 2
+        }]
+    );
+    assert!(
+        s.store
+            .job_started("no-such-job", "w1", 1)
             .await
             .unwrap()
             .is_none()
     );
-    let running = s.store.job_started(&job_id, "w1").await.unwrap().unwrap();
+    // Any push takes a queued job (here the first, delivered late).
+    let running = s
+        .store
+        .job_started(&job_id, "w1", 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(running.state, JobState::Running);
-    // A second delivery of the same message (worker died) takes it again.
-    let retaken = s.store.job_started(&job_id, "w2").await.unwrap().unwrap();
+    // Running: never pushed again, whatever its age.
+    assert!(
+        s.store
+            .claim_dispatch(&limits(later))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The other push arriving now must not run it a second time at once...
+    assert!(
+        s.store
+            .job_started(&job_id, "w2", 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "a second push of a running job is not taken"
+    );
+    // ...but the push that took it coming back (its worker died) does.
+    let retaken = s
+        .store
+        .job_started(&job_id, "w2", 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(retaken.attempts, 2);
     assert!(
         s.store
@@ -257,30 +322,49 @@ async fn job_records_are_at_most_once(mode: Mode) {
             .is_none()
     );
     assert!(
-        s.store.job_started(&job_id, "w3").await.unwrap().is_none(),
+        s.store
+            .job_started(&job_id, "w3", 1)
+            .await
+            .unwrap()
+            .is_none(),
         "finished jobs never run again"
     );
     let m = s.store.get_migration(&id).await.unwrap().unwrap();
     assert_eq!(m.state, MigrationState::Uploaded);
-    // A refused enqueue commits nothing.
+    // A start that fails (a recovery with nothing to recover) commits
+    // nothing: no job, no dispatch record, nothing a round could push.
     let job2 = uuid::Uuid::now_v7().to_string();
     let refused = s
         .store
-        .start_migration(
-            &id,
-            &job2,
-            None,
-            |_| async { Err::<(), _>("queue down") },
-            |_| (202, String::new()),
-        )
-        .await
-        .unwrap();
-    assert!(refused.is_err());
+        .start_migration(start_request(&id, &job2), |_| (202, String::new()))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NothingToDo)),
+        "{refused:?}"
+    );
     assert!(s.store.get_job(&job2).await.unwrap().is_none());
+    assert_eq!(s.store.undispatched().await.unwrap(), 0);
+    assert!(
+        s.store
+            .claim_dispatch(&limits(long_ago))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         s.store.get_migration(&id).await.unwrap().unwrap().state,
         MigrationState::Uploaded
     );
+}
+
+fn start_request<'a>(migration_id: &'a str, job_id: &'a str) -> StartRequest<'a> {
+    StartRequest {
+        migration_id,
+        job_id,
+        started_by: None,
+        idem: None,
+        only: None,
+    }
 }
 
 /// More users than one batch of every bulk path (snapshot chunks of 10,000

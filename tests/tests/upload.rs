@@ -458,7 +458,7 @@ async fn outcomes_are_counted_once(mode: Mode) {
     let store = Store::connect(&app.settings.database_url(), 2, Duration::from_secs(5))
         .await
         .unwrap();
-    let job = store.job_started(job_id, "w1").await.unwrap().unwrap();
+    let job = store.job_started(job_id, "w1", 1).await.unwrap().unwrap();
     let scope = store.set_job_scope(&job, 10).await.unwrap();
     assert_eq!((scope.documents_total, scope.bytes_total), (2, 17));
     let work = store.work_page(&job, -1, 100).await.unwrap();
@@ -481,7 +481,7 @@ async fn outcomes_are_counted_once(mode: Mode) {
     ];
     store.record_outcomes(&job, &outcomes, None).await.unwrap();
     // The same batch again, e.g. by a redelivered attempt: no change.
-    let again = store.job_started(job_id, "w2").await.unwrap().unwrap();
+    let again = store.job_started(job_id, "w2", 1).await.unwrap().unwrap();
     assert_eq!(again.attempts, 2);
     store
         .record_outcomes(&again, &outcomes, None)

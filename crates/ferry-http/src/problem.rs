@@ -298,9 +298,19 @@ impl From<StoreError> for ApiError {
             StoreError::TenantTaken(t) => ApiError::TenantTaken(t),
             StoreError::Transition(t) => ApiError::Transition(t),
             StoreError::JobActive(id) => ApiError::JobActive(id),
+            StoreError::NothingToDo => ApiError::NothingToDo,
             StoreError::NotFound => ApiError::NotFound("migration"),
             StoreError::VersionMismatch { .. } => ApiError::ConcurrentChange,
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ferry_app::StartError> for ApiError {
+    fn from(e: ferry_app::StartError) -> Self {
+        match e {
+            ferry_app::StartError::QueueUnavailable(q) => q.into(),
+            ferry_app::StartError::Store(s) => s.into(),
         }
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use ferry_domain::SourceVersion;
 use ferry_domain::licensing::CsvLimits;
 use ferry_domain::manifest::ManifestLimits;
-use ferry_queue::Queue;
 use ferry_store::Store;
 use ferry_tenant::TenantStore;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -57,7 +56,8 @@ impl Default for HttpSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub queue: Queue,
+    /// The queue, behind the job outbox's dispatcher (starts kick it).
+    pub dispatcher: ferry_app::Dispatcher,
     pub tenants: TenantStore,
     pub settings: HttpSettings,
     pub metrics: PrometheusHandle,

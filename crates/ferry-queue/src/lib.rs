@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: String,
+    /// Which push of the job's dispatch record this is (see
+    /// `ferry_store::outbox`); messages written before the outbox have none
+    /// and read as 0.
+    #[serde(default)]
+    pub push: i64,
 }
 
 /// Timings that decide how fast a dead worker's jobs come back.

@@ -31,6 +31,13 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM job_outbox WHERE job_id IN \
+             (SELECT id FROM jobs WHERE migration_id IN ({CLOSED_BEFORE}))"
+        )))
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
         let jobs = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM jobs WHERE migration_id IN ({CLOSED_BEFORE})"
         )))

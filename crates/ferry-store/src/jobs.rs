@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use crate::documents::{progress_from_row, record_freeze};
 use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
+use crate::outbox::{enqueue_in, forget_in};
 use crate::{IdempotencyClaim, JobProgress, Result, Store, StoreError, now, parse_col};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,67 +60,65 @@ pub struct Started {
     pub job: JobRecord,
 }
 
+/// What to start (see [`Store::start_migration`]).
+#[derive(Debug, Clone)]
+pub struct StartRequest<'a> {
+    pub migration_id: &'a str,
+    /// The new job's id (the caller makes it, so a log can name it early).
+    pub job_id: &'a str,
+    /// The API key the freeze record names (SPEC §3.8); `None` for a start
+    /// made by the service itself.
+    pub started_by: Option<&'a str>,
+    pub idem: Option<Idempotent<'a>>,
+    /// Start only a job of this kind; another kind is an illegal transition
+    /// (the recovery sweep starts recoveries only).
+    pub only: Option<JobKind>,
+}
+
 impl Store {
     /// Moves the migration to `uploading`/`recovering`, records a queued job
-    /// of the kind the state decides, and calls `enqueue` before committing.
-    ///
-    /// Enqueue-then-commit: if the queue refuses, nothing is committed and the
-    /// caller gets the queue's error. If the commit fails after the enqueue,
-    /// the worker finds no job row and drops the message (see ferry-worker).
-    pub async fn start_migration<F, Fut, E>(
+    /// of the kind the state decides, its dispatch record (see
+    /// [`crate::outbox`]), the freeze and the audit record, in one
+    /// transaction. Nothing reaches the queue before the commit: a
+    /// dispatcher pushes the committed record. A recovery with no missing or
+    /// failed document left is refused ([`StoreError::NothingToDo`]).
+    /// `render` gives the answer an idempotent retry replays.
+    pub async fn start_migration(
         &self,
-        migration_id: &str,
-        job_id: &str,
-        idem: Option<Idempotent<'_>>,
-        enqueue: F,
+        req: StartRequest<'_>,
         render: impl FnOnce(&Started) -> (u16, String),
-    ) -> Result<std::result::Result<IdempotencyClaim<Started>, E>>
-    where
-        F: FnOnce(JobRecord) -> Fut,
-        Fut: Future<Output = std::result::Result<(), E>>,
-    {
-        self.start_migration_by(migration_id, job_id, None, idem, enqueue, render)
-            .await
-    }
-
-    /// [`Store::start_migration`] on behalf of API key `started_by`, which the
-    /// freeze record names (SPEC §3.8), in the same transaction.
-    pub async fn start_migration_by<F, Fut, E>(
-        &self,
-        migration_id: &str,
-        job_id: &str,
-        started_by: Option<&str>,
-        idem: Option<Idempotent<'_>>,
-        enqueue: F,
-        render: impl FnOnce(&Started) -> (u16, String),
-    ) -> Result<std::result::Result<IdempotencyClaim<Started>, E>>
-    where
-        F: FnOnce(JobRecord) -> Fut,
-        Fut: Future<Output = std::result::Result<(), E>>,
-    {
+    ) -> Result<IdempotencyClaim<Started>> {
         let mut tx = self.begin().await?;
-        if let Some(idem) = &idem
+        if let Some(idem) = &req.idem
             && let Some(previous) = claim(&mut tx, idem).await?
         {
-            return Ok(Ok(IdempotencyClaim::Replay(previous)));
+            return Ok(IdempotencyClaim::Replay(previous));
         }
-        let before = transition_before(&mut tx, migration_id).await?;
-        let kind = JobKind::for_start(before).ok_or(StoreError::Transition(
-            ferry_domain::IllegalTransition {
+        let before = transition_before(&mut tx, req.migration_id).await?;
+        let illegal = || {
+            StoreError::Transition(ferry_domain::IllegalTransition {
                 from: before,
                 event: LifecycleEvent::Start,
-            },
-        ))?;
+            })
+        };
+        let kind = JobKind::for_start(before).ok_or_else(illegal)?;
+        if req.only.is_some_and(|only| only != kind) {
+            return Err(illegal());
+        }
         // A restart (from `uploading`/`recovering`) only once the job before
         // it ended: two jobs never copy for one migration at once.
-        if let Some(active) = active_job_in(&mut tx, migration_id).await? {
+        if let Some(active) = active_job_in(&mut tx, req.migration_id).await? {
             return Err(StoreError::JobActive(active));
         }
-        let migration = transition_in(&mut tx, migration_id, LifecycleEvent::Start, None).await?;
+        if kind == JobKind::Recovery && !has_retryable_in(&mut tx, req.migration_id).await? {
+            return Err(StoreError::NothingToDo);
+        }
+        let migration =
+            transition_in(&mut tx, req.migration_id, LifecycleEvent::Start, None).await?;
         let now = now();
-        record_freeze(&mut tx, &migration.id, kind, started_by, &now).await?;
+        record_freeze(&mut tx, &migration.id, kind, req.started_by, &now).await?;
         let job = JobRecord {
-            id: job_id.to_owned(),
+            id: req.job_id.to_owned(),
             migration_id: migration.id.clone(),
             tenant: migration.tenant.clone(),
             kind,
@@ -148,18 +147,15 @@ impl Store {
             .bind(&job.updated_at)
             .execute(&mut *tx)
             .await?;
+        enqueue_in(&mut tx, &job.id).await?;
         let started = Started { migration, job };
-        if let Some(idem) = &idem {
+        if let Some(idem) = &req.idem {
             let (status, body) = render(&started);
             finish_claim(&mut tx, idem, status, &body).await?;
         }
-        if let Err(e) = enqueue(started.job.clone()).await {
-            tx.rollback().await?;
-            return Ok(Err(e));
-        }
-        crate::audit::record_start_in(&mut tx, before, &started, started_by).await?;
+        crate::audit::record_start_in(&mut tx, before, &started, req.started_by).await?;
         tx.commit().await?;
-        Ok(Ok(IdempotencyClaim::Fresh(started)))
+        Ok(IdempotencyClaim::Fresh(started))
     }
 
     pub async fn get_job(&self, id: &str) -> Result<Option<JobRecord>> {
@@ -186,18 +182,30 @@ impl Store {
             .collect()
     }
 
-    /// A worker takes the job. `None` when the job is unknown or already
-    /// finished: a redelivered message of a finished job must not run again.
-    pub async fn job_started(&self, id: &str, worker_id: &str) -> Result<Option<JobRecord>> {
+    /// A worker takes the job with the message of push number `push` (see
+    /// [`crate::outbox`]). A `queued` job is taken by any of its messages; a
+    /// `running` one only by the push that took it — that message coming
+    /// back means its worker died (the queue hands a dead worker's messages
+    /// out again) — so an older push delivered late never runs a job twice
+    /// at once. `None` when there is nothing to take: the job is unknown,
+    /// finished, or running under another push.
+    pub async fn job_started(
+        &self,
+        id: &str,
+        worker_id: &str,
+        push: i64,
+    ) -> Result<Option<JobRecord>> {
         let now = now();
         let done = sqlx::query(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker_id = $1, \
-             started_at = COALESCE(started_at, $2), updated_at = $2 \
-             WHERE id = $3 AND state IN ('queued', 'running')",
+             started_at = COALESCE(started_at, $2), updated_at = $2, taken_push = $4 \
+             WHERE id = $3 AND (state = 'queued' \
+                 OR (state = 'running' AND COALESCE(taken_push, 0) = $4))",
         )
         .bind(worker_id)
         .bind(&now)
         .bind(id)
+        .bind(push)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -287,6 +295,7 @@ pub(crate) async fn finish_job_in(
     if done.rows_affected() == 0 {
         return Ok(None);
     }
+    forget_in(tx, id).await?;
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
     let job = job_from_row(
         &sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -347,4 +356,21 @@ async fn transition_before(
         .ok_or(StoreError::NotFound)?;
     let state: String = row.try_get("state")?;
     parse_col(&state, "migrations.state")
+}
+
+/// Whether the migration has a `missing` or `failed` document, which a
+/// recovery would retry.
+async fn has_retryable_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    migration_id: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT document_id FROM documents \
+         WHERE migration_id = $1 AND status <> 'uploaded' AND status IN ('missing', 'failed') \
+         LIMIT 1",
+    )
+    .bind(migration_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
 }

@@ -15,6 +15,7 @@ mod jobs;
 mod keys;
 mod licensing;
 mod migrations;
+pub mod outbox;
 mod stats;
 mod webhooks;
 
@@ -33,10 +34,11 @@ pub use documents::{
 };
 pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
-pub use jobs::{JobRecord, Started};
+pub use jobs::{JobRecord, StartRequest, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::{DraftImport, ImportRecord, attach_entries};
 pub use migrations::{MigrationFilter, MigrationRecord, Page};
+pub use outbox::{Dispatch, DispatchLimits};
 pub use stats::Stats;
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
@@ -66,6 +68,8 @@ pub enum StoreError {
     Transition(#[from] ferry_domain::IllegalTransition),
     #[error("job {0} is still queued or running")]
     JobActive(String),
+    #[error("no missing or failed document is left to recover")]
+    NothingToDo,
     #[error("not found")]
     NotFound,
     #[error("the record changed since version {expected}")]

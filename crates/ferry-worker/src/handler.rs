@@ -1,7 +1,6 @@
 //! One job, from message to finished record.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use apalis_core::error::BoxDynError;
 use apalis_core::task::data::Data;
@@ -13,17 +12,12 @@ use tracing::Instrument;
 
 use crate::WorkerDeps;
 
-/// The API enqueues before it commits the job row (see
-/// `Store::start_migration`), so a fast worker may see the message first:
-/// wait this long for the row before deciding the start was rolled back.
-const ROW_WAIT: Duration = Duration::from_secs(10);
-
 pub(crate) async fn handle(
     msg: JobMessage,
     deps: Data<Arc<WorkerDeps>>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    let Some(job) = take(&deps, &msg.job_id, worker.name()).await? else {
+    let Some(job) = take(&deps, &msg, worker.name()).await? else {
         return Ok(());
     };
     let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, migration_id = %job.migration_id);
@@ -96,11 +90,15 @@ async fn execute_batch(
     {
         crate::upload::finish_split(deps, &parent).await;
     }
-    match deps
+    let end = deps
         .store
         .batch_finished(&batch, state, error.as_deref())
-        .await?
-    {
+        .await?;
+    // A slot of the migration's batches is free: the next one may go.
+    if let Some(dispatcher) = &deps.dispatcher {
+        dispatcher.kick();
+    }
+    match end {
         BatchEnd::AlreadyFinished => {}
         BatchEnd::More { done, total } => {
             tracing::info!(state = %state, done, total, error, "batch finished");
@@ -113,35 +111,29 @@ async fn execute_batch(
     Ok(())
 }
 
-/// Marks the job running for this worker, or `None` when there is nothing to
-/// do: the job is finished (a redelivery) or its start was rolled back.
+/// Marks the job running for this worker, or `None` when there is nothing
+/// to do: the job is finished (a redelivery), running under a later push,
+/// or unknown. A message is pushed only after its job committed (see
+/// `ferry_store::outbox`), so an unknown job is one purged since.
 async fn take(
     deps: &WorkerDeps,
-    job_id: &str,
+    msg: &JobMessage,
     worker: &str,
 ) -> Result<Option<JobRecord>, BoxDynError> {
-    let deadline = tokio::time::Instant::now() + ROW_WAIT;
-    loop {
-        if let Some(job) = deps.store.job_started(job_id, worker).await? {
-            return Ok(Some(job));
-        }
-        match deps.store.get_job(job_id).await? {
-            Some(existing) if existing.state.is_finished() => {
-                tracing::info!(job_id, state = %existing.state, "job already finished; acknowledging redelivery");
-                return Ok(None);
-            }
-            // Still queued: the start committed between the two reads above
-            // (the row was not visible to `job_started`, then was). Take it on
-            // the next round; acknowledging here left the job queued forever.
-            Some(_) => {}
-            None if tokio::time::Instant::now() >= deadline => {
-                tracing::warn!(job_id, "no job row for message; its start was rolled back");
-                return Ok(None);
-            }
-            None => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Some(job) = deps
+        .store
+        .job_started(&msg.job_id, worker, msg.push)
+        .await?
+    {
+        return Ok(Some(job));
     }
+    match deps.store.get_job(&msg.job_id).await? {
+        Some(existing) => {
+            tracing::info!(job_id = %msg.job_id, push = msg.push, state = %existing.state, "job finished or taken by another push; acknowledging the message");
+        }
+        None => tracing::warn!(job_id = %msg.job_id, "no job row for message; acknowledging it"),
+    }
+    Ok(None)
 }
 
 /// The work of one job; the state to record when it is done (`succeeded`,

@@ -32,8 +32,9 @@ pub struct WorkerDeps {
     pub store: Store,
     pub tenants: TenantStore,
     pub transfer: TransferSettings,
-    /// Where a job split into batches enqueues them (`None`: no splitting).
-    pub queue: Option<Queue>,
+    /// Pushes the batches of a job split into batches, and more of them
+    /// as batches end (`None`: no splitting).
+    pub dispatcher: Option<ferry_app::Dispatcher>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,14 +90,16 @@ pub async fn run(
         settings.vacuum_interval,
         shutdown.clone(),
     ));
-    let sweep = settings.recovery_sweep.map(|every| {
-        tokio::spawn(sweep::sweep_loop(
-            deps.store.clone(),
-            queue.clone(),
-            sweep::SweepSettings::every(every),
-            shutdown.clone(),
-        ))
-    });
+    let sweep = settings
+        .recovery_sweep
+        .zip(deps.dispatcher.clone())
+        .map(|(every, dispatcher)| {
+            tokio::spawn(sweep::sweep_loop(
+                dispatcher,
+                sweep::SweepSettings::every(every),
+                shutdown.clone(),
+            ))
+        });
     let deliveries = tokio::spawn(webhooks::delivery_loop(
         deps.store.clone(),
         settings.webhooks.clone(),

@@ -3,12 +3,12 @@
 //! `FERRY_RECOVERY_SWEEP_SECS`, and when some have appeared start a recovery
 //! exactly as `POST …/start` does, so nobody has to remember to.
 //!
-//! - The start goes through [`Store::start_migration_by`]: the state machine
-//!   decides (only `uploaded` → `recovering`), the freeze is recorded in the
-//!   same transaction (by [`SWEEP_ACTOR`]), and the job is enqueued before
-//!   the commit. Several workers may sweep at once: the start's
-//!   compare-and-set on the migration's version lets one win; the others get
-//!   a conflict and enqueue nothing.
+//! - The start is the one a user makes ([`ferry_app::start`]), limited to
+//!   recoveries: the state machine decides (only `uploaded` → `recovering`),
+//!   the freeze is recorded in the same transaction (by [`SWEEP_ACTOR`]),
+//!   and the dispatcher pushes the committed job. Several workers may sweep
+//!   at once: the start's compare-and-set on the migration's version lets
+//!   one win; the others get a conflict and start nothing.
 //! - Only `missing` documents are looked for: a `failed` one was found and
 //!   could not be copied, and retrying it on a timer would loop.
 //! - The HEADs stop at the first document found, and at most
@@ -22,10 +22,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_app::{Dispatcher, StartError};
 use ferry_domain::JobKind;
 use ferry_domain::manifest::DocumentPath;
-use ferry_queue::{JobMessage, Queue};
-use ferry_store::{DocumentFilter, DocumentStatus, IdempotencyClaim, Store, StoreError};
+use ferry_store::{
+    DocumentFilter, DocumentStatus, IdempotencyClaim, StartRequest, Store, StoreError,
+};
 use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio_util::sync::CancellationToken;
@@ -55,23 +57,9 @@ impl SweepSettings {
     }
 }
 
-/// Why the sweep did not start a recovery it tried to start.
-#[derive(Debug, thiserror::Error)]
-enum Refused {
-    #[error("the migration is no longer waiting for a recovery")]
-    NotRecovery,
-    #[error("no missing or failed document is left")]
-    NothingToDo,
-    #[error("the queue refused the job: {0}")]
-    Queue(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Runs rounds every `settings.interval` until `shutdown`.
 pub async fn sweep_loop(
-    store: Store,
-    queue: Queue,
+    dispatcher: Dispatcher,
     settings: SweepSettings,
     shutdown: CancellationToken,
 ) {
@@ -86,7 +74,7 @@ pub async fn sweep_loop(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {
-                let round = sweep_once(&store, &queue, &settings);
+                let round = sweep_once(&dispatcher, &settings);
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     started = round => match started {
@@ -104,10 +92,10 @@ pub async fn sweep_loop(
 
 /// One round: the ids of the recovery jobs this round started.
 pub async fn sweep_once(
-    store: &Store,
-    queue: &Queue,
+    dispatcher: &Dispatcher,
     settings: &SweepSettings,
 ) -> anyhow::Result<Vec<String>> {
+    let store = dispatcher.store();
     let mut started = Vec::new();
     for migration_id in store.migrations_with_missing_documents().await? {
         let Some(migration) = store.get_migration(&migration_id).await? else {
@@ -121,17 +109,20 @@ pub async fn sweep_once(
                 continue;
             }
         }
-        match start_recovery(store, queue, &migration_id).await {
-            Ok(job_id) => {
+        match start_recovery(dispatcher, &migration_id).await {
+            Ok(Some(job_id)) => {
                 tracing::info!(migration_id = %migration_id, job_id = %job_id, "missing documents appeared: recovery started");
                 started.push(job_id);
             }
+            Ok(None) => {}
             // Another worker or a user started it first, or the state moved.
-            Err(e @ (Refused::NotRecovery | Refused::NothingToDo)) => {
+            Err(StartError::Store(
+                e @ (StoreError::VersionMismatch { .. }
+                | StoreError::Transition(_)
+                | StoreError::JobActive(_)
+                | StoreError::NothingToDo),
+            )) => {
                 tracing::debug!(migration_id = %migration_id, error = %e, "recovery sweep did not start a recovery");
-            }
-            Err(Refused::Store(StoreError::VersionMismatch { .. } | StoreError::Transition(_))) => {
-                tracing::debug!(migration_id = %migration_id, "recovery sweep: another start won");
             }
             Err(e) => {
                 tracing::warn!(migration_id = %migration_id, error = %e, "recovery sweep could not start a recovery; will retry");
@@ -215,38 +206,22 @@ async fn present_any(
     Ok(false)
 }
 
-/// Starts a recovery like `POST …/start`; the new job's id.
+/// Starts a recovery as `POST …/start` does; the new job's id.
 async fn start_recovery(
-    store: &Store,
-    queue: &Queue,
+    dispatcher: &Dispatcher,
     migration_id: &str,
-) -> Result<String, Refused> {
+) -> Result<Option<String>, StartError> {
     let job_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let check = store.clone();
-    let outcome = store
-        .start_migration_by(
-            migration_id,
-            &job_id,
-            Some(SWEEP_ACTOR),
-            None,
-            |job| async move {
-                if job.kind != JobKind::Recovery {
-                    return Err(Refused::NotRecovery);
-                }
-                if !check.has_retryable_documents(&job.migration_id).await? {
-                    return Err(Refused::NothingToDo);
-                }
-                queue
-                    .push(JobMessage { job_id: job.id })
-                    .await
-                    .map_err(|e| Refused::Queue(e.to_string()))
-            },
-            |_| (202, String::new()),
-        )
-        .await??;
-    match outcome {
-        IdempotencyClaim::Fresh(s) => Ok(s.job.id),
-        // No idempotency key was given, so there is nothing to replay.
-        IdempotencyClaim::Replay(_) => Err(Refused::NotRecovery),
+    let req = StartRequest {
+        migration_id,
+        job_id: &job_id,
+        started_by: Some(SWEEP_ACTOR),
+        idem: None,
+        only: Some(JobKind::Recovery),
+    };
+    match ferry_app::start(dispatcher, req, |_| (202, String::new())).await? {
+        IdempotencyClaim::Fresh(s) => Ok(Some(s.job.id)),
+        // Only a start with an idempotency key is replayed; this one has none.
+        IdempotencyClaim::Replay(_) => Ok(None),
     }
 }

@@ -43,7 +43,6 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_domain::manifest::DocumentPath;
 use ferry_domain::{JobKind, JobState, MigrationState};
-use ferry_queue::JobMessage;
 use ferry_store::{
     BatchRecord, DocumentOutcome, DocumentStatus, JobRecord, Store, StoreError, WorkItem,
 };
@@ -121,14 +120,14 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     };
     let dump_size = dump.as_ref().map_or(0, |d| d.size);
     store.set_job_scope(job, to_i64(dump_size)).await?;
-    if let (Some(size), Some(queue)) = (deps.transfer.batch_documents, &deps.queue) {
+    if let (Some(size), Some(dispatcher)) = (deps.transfer.batch_documents, &deps.dispatcher) {
         if let Some(dump) = dump {
             copy_dump(deps, job, dump, &CopyOptions::default()).await?;
         }
+        // The batches and their dispatch records commit together; the
+        // dispatcher pushes them, a few per migration at a time.
         let batches = store.split_into_batches(job, to_i64(size)).await?;
-        for id in &batches {
-            push_with_retry(queue, id).await?;
-        }
+        dispatcher.kick();
         tracing::info!(
             batches = batches.len(),
             batch_documents = size,
@@ -141,28 +140,6 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         sweep_staging(deps, &migration.tenant).await;
     }
     Ok(state)
-}
-
-/// Enqueues a batch; a queue blip is retried (a redelivered parent would
-/// enqueue the batch again, but only if this attempt fails outright).
-async fn push_with_retry(queue: &ferry_queue::Queue, id: &str) -> anyhow::Result<()> {
-    let mut attempt = 0u32;
-    loop {
-        match queue
-            .push(JobMessage {
-                job_id: id.to_owned(),
-            })
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 4 => {
-                tracing::warn!(error = %e, attempt, "enqueueing a batch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e).context("enqueueing a batch"),
-        }
-    }
 }
 
 /// Runs one batch of `parent` (manifest positions `batch.first_seq..=

@@ -55,6 +55,16 @@ pub struct Settings {
     /// 25 ms keeps that below the noise, for a Redis or SQLite query per
     /// poll.
     pub queue_poll_ms: u64,
+    /// How often the job outbox's dispatcher looks for records committed by
+    /// other processes (this process's own starts and batch ends wake it at
+    /// once).
+    pub dispatch_interval_ms: u64,
+    /// Batches of one migration in the queue or running at once, so a
+    /// small migration is not queued behind all of a huge one's batches.
+    pub dispatch_batches_per_migration: u64,
+    /// A job still `queued` this long after it was pushed is pushed again
+    /// (the queue lost the message).
+    pub dispatch_repush_secs: u64,
     pub vacuum_interval_secs: u64,
     /// Days a closed migration's jobs and ledger stay queryable (0: forever).
     pub job_history_retention_days: u64,
@@ -124,6 +134,9 @@ impl Default for Settings {
             queue_missed_heartbeats: 3,
             queue_timeout_secs: 3,
             queue_poll_ms: 25,
+            dispatch_interval_ms: 1000,
+            dispatch_batches_per_migration: 4,
+            dispatch_repush_secs: 60,
             vacuum_interval_secs: 60,
             job_history_retention_days: 0,
             min_source_version: "7.1".to_owned(),

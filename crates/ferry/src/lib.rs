@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use anyhow::Context;
+use ferry_app::{DispatchSettings, Dispatcher};
 use ferry_domain::Role;
 use ferry_http::{AppState, HttpSettings};
 use ferry_queue::{Queue, QueueTuning};
@@ -43,6 +44,8 @@ pub struct Services {
     pub store: Store,
     pub queue: Queue,
     pub tenants: TenantStore,
+    /// The job outbox's dispatcher over `store` and `queue`.
+    pub dispatcher: Dispatcher,
 }
 
 impl Services {
@@ -65,11 +68,23 @@ impl Services {
         .context("connecting to the queue")?;
         let tenants =
             TenantStore::open(&settings.tenant_store_url()).context("opening the tenant store")?;
+        let dispatcher = Dispatcher::new(store.clone(), queue.clone(), dispatch_settings(settings));
         Ok(Services {
             store,
             queue,
             tenants,
+            dispatcher,
         })
+    }
+}
+
+fn dispatch_settings(settings: &Settings) -> DispatchSettings {
+    DispatchSettings {
+        interval: Duration::from_millis(settings.dispatch_interval_ms.max(1)),
+        batches_per_migration: i64::try_from(settings.dispatch_batches_per_migration.max(1))
+            .unwrap_or(i64::MAX),
+        repush_after: Duration::from_secs(settings.dispatch_repush_secs.max(1)),
+        queue_timeout: Duration::from_secs(settings.queue_timeout_secs),
     }
 }
 
@@ -159,6 +174,9 @@ impl Application {
             tenant_store = self.services.tenants.kind(),
             "ferry starting"
         );
+        // Every process with a queue dispatches: the API its starts, the
+        // worker its batches; each also picks up what another left behind.
+        let dispatch = tokio::spawn(self.services.dispatcher.clone().run(shutdown.clone()));
         let api = match self.listener {
             Some(listener) => {
                 let (callers, job_views) = AppState::caches(
@@ -167,7 +185,7 @@ impl Application {
                 );
                 let state = AppState {
                     store: self.services.store.clone(),
-                    queue: self.services.queue.clone(),
+                    dispatcher: self.services.dispatcher.clone(),
                     tenants: self.services.tenants.clone(),
                     settings: HttpSettings {
                         max_body_bytes: s.max_body_bytes,
@@ -228,7 +246,7 @@ impl Application {
                         .then_some(s.upload_batch_documents),
                     ..Default::default()
                 },
-                queue: Some(self.services.queue.clone()),
+                dispatcher: Some(self.services.dispatcher.clone()),
             };
             let settings = WorkerSettings {
                 concurrency: s.worker_concurrency,
@@ -275,6 +293,8 @@ impl Application {
                 Err(e) => result = Err(anyhow::anyhow!("worker task failed: {e}")),
             }
         }
+        shutdown.cancel();
+        let _ = dispatch.await;
         self.services.store.close().await;
         tracing::info!("ferry stopped");
         result

@@ -49,7 +49,14 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 Err(_) => Err(format!("no answer within {t:?}")),
             }
         },
-        async { state.queue.ping(t).await.map_err(|e| e.to_string()) },
+        async {
+            state
+                .dispatcher
+                .queue()
+                .ping(t)
+                .await
+                .map_err(|e| e.to_string())
+        },
         async { state.tenants.ping(t).await.map_err(|e| e.to_string()) },
     );
     let results = [

@@ -4,11 +4,11 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use ferry_domain::{
-    FieldError, JobKind, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug,
+    FieldError, LifecycleEvent, MigrationState, NewMigrationInput, Permission, TenantSlug,
 };
-use ferry_queue::JobMessage;
 use ferry_store::{
-    DocumentStatus, IdempotencyClaim, Idempotent, MigrationFilter, MigrationRecord, StoreError,
+    DocumentStatus, IdempotencyClaim, Idempotent, MigrationFilter, MigrationRecord, StartRequest,
+    StoreError,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -446,47 +446,28 @@ pub async fn start_migration(
         request_hash: hash,
     });
     let job_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let (queue, store) = (state.queue.clone(), state.store.clone());
-    let outcome = state
-        .store
-        .start_migration_by(
-            &m.id,
-            &job_id,
-            Some(&caller.key_id),
-            idem_ref,
-            |job| async move {
-                // Inside the start's transaction, after an idempotent replay
-                // was ruled out: a refusal rolls everything back.
-                if job.kind == JobKind::Recovery
-                    && !store.has_retryable_documents(&job.migration_id).await?
-                {
-                    return Err(ApiError::NothingToDo);
-                }
-                Ok(queue.push(JobMessage { job_id: job.id }).await?)
-            },
-            |s| {
-                let view = StartView {
-                    migration: MigrationView::from(&s.migration),
-                    job: JobView::from(&s.job),
-                };
-                (202, serde_json::to_string(&view).unwrap_or_default())
-            },
-        )
-        .await;
-    let claim = match outcome {
-        Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
-        other => other??,
+    let req = StartRequest {
+        migration_id: &m.id,
+        job_id: &job_id,
+        started_by: Some(&caller.key_id),
+        idem: idem_ref,
+        only: None,
     };
+    let claim = ferry_app::start(&state.dispatcher, req, |s| {
+        let view = StartView {
+            migration: MigrationView::from(&s.migration),
+            job: JobView::from(&s.job),
+        };
+        (202, serde_json::to_string(&view).unwrap_or_default())
+    })
+    .await?;
     match claim {
-        IdempotencyClaim::Fresh(s) => {
-            tracing::info!(migration_id = %s.migration.id, job_id = %s.job.id, kind = %s.job.kind, "job enqueued");
-            Ok(HttpResponse::Accepted()
-                .insert_header((header::LOCATION, format!("/v1/jobs/{}", s.job.id)))
-                .json(StartView {
-                    migration: MigrationView::from(&s.migration),
-                    job: JobView::from(&s.job),
-                }))
-        }
+        IdempotencyClaim::Fresh(s) => Ok(HttpResponse::Accepted()
+            .insert_header((header::LOCATION, format!("/v1/jobs/{}", s.job.id)))
+            .json(StartView {
+                migration: MigrationView::from(&s.migration),
+                job: JobView::from(&s.job),
+            })),
         IdempotencyClaim::Replay(previous) => replay(
             previous,
             idem.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),

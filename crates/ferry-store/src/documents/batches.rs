@@ -82,8 +82,9 @@ impl Store {
 
     /// Splits `parent`'s manifest into batches of `size` positions (at least
     /// one batch, so every split job ends through a batch), once: a second
-    /// call finds the batches of the first. The ids of its batches that are
-    /// not finished, to enqueue.
+    /// call finds the batches of the first. Each batch gets its dispatch
+    /// record in the same transaction (see [`crate::outbox`]); the ids of
+    /// its batches that are not finished.
     pub async fn split_into_batches(&self, parent: &JobRecord, size: i64) -> Result<Vec<String>> {
         let size = size.max(1);
         let mut tx = self.begin().await?;
@@ -131,6 +132,7 @@ impl Store {
                 .bind(k * size + size - 1)
                 .execute(&mut *tx)
                 .await?;
+                crate::outbox::enqueue_in(&mut tx, &id).await?;
             }
             sqlx::query("UPDATE jobs SET batches_total = $1 WHERE id = $2")
                 .bind(count)
