@@ -21,8 +21,9 @@
 //!   job: without the database there is nothing to migrate.
 //! - Scale out (`FERRY_UPLOAD_BATCH_DOCUMENTS`): the job copies the dump,
 //!   splits the manifest into batches of positions (`Store::
-//!   split_into_batches`, once) and enqueues one queue job per batch, then
-//!   stays `running`. Any worker runs a batch ([`run_batch`]) for the parent:
+//!   split_into_batches`, once; each batch is a job with its dispatch record,
+//!   which the outbox's dispatcher pushes a few per migration at a time),
+//!   then stays `running`. Any worker runs a batch ([`run_batch`]) for the parent:
 //!   outcomes and counters go to the parent, so the job the client polls
 //!   shows all of it. The last batch to finish (decided in the database)
 //!   reconciles the counters with the ledger and finishes the job and the
