@@ -115,13 +115,27 @@ impl Cluster {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap();
+        // A GET on a pooled keep-alive connection the server closed at that
+        // moment fails before any answer (seen once: `IncompleteMessage`);
+        // it is safe to send again, as any HTTP client would. A dead API
+        // fails every try.
+        let mut tries = 0;
+        let res = loop {
+            match self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .send()
+                .await
+            {
+                Ok(res) => break res,
+                Err(e) if tries < 2 && (e.is_request() || e.is_connect()) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("GET {path}: {e:?}"),
+            }
+        };
         let status = res.status();
         let text = res.text().await.unwrap();
         assert!(status.is_success(), "GET {path}: {status}: {text}");
