@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure headless Chromium and its WebDriver (chromedriver) are installed
-# for the status page test (tests/tests/ui.rs), installing Debian's
+# for the status page test (tests/tests/integration/ui.rs), installing Debian's
 # `chromium` and `chromium-driver` when a machine lacks them. Quick and
 # silent when both are there; run by `make test`.
 set -euo pipefail

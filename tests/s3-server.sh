@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure an S3-protocol server (moto in server mode, from PyPI) is up on
-# 127.0.0.1:${FERRY_TEST_S3_PORT:-9090} for `tests/tests/s3.rs`. Idempotent:
+# 127.0.0.1:${FERRY_TEST_S3_PORT:-9090} for `tests/tests/integration/s3.rs`. Idempotent:
 # installs moto into ./.venv-s3 only when it is not there, starts it only
 # when nothing answers on the port.
 set -euo pipefail

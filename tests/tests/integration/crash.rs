@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod cluster;
+use crate::cluster;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

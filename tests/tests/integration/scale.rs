@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod cluster;
+use crate::cluster;
 
 use std::time::Duration;
 
