@@ -367,7 +367,12 @@ async fn list_run(args: &QueueArgs, ns: &str) -> Result<Run> {
     for c in consumers {
         c.await??;
     }
-    Ok((burst?, paced?, rec.duplicates.load(Ordering::SeqCst), Vec::new()))
+    Ok((
+        burst?,
+        paced?,
+        rec.duplicates.load(Ordering::SeqCst),
+        Vec::new(),
+    ))
 }
 
 /// Deletes every key of the namespace.
@@ -563,7 +568,9 @@ fn table_rows(
 }
 
 fn render(args: &QueueArgs, rows: &[Row], load: &str) -> String {
-    let mut md = String::from("# Benchmark: job queue (issue 5, 7b; apalis-sqlite and idle starts: issue 18)\n\n");
+    let mut md = String::from(
+        "# Benchmark: job queue (issue 5, 7b; apalis-sqlite and idle starts: issue 18)\n\n",
+    );
     md.push_str(&format!(
         "Produced by `make bench` (`ferry-bench queue --jobs {} --producers {} --concurrency {} --poll-ms {} --rate {} --idle-rounds {} --idle-secs {} --sqlite-jobs {} --sqlite-rate {}`). \
          Every figure below was measured in this run; nothing is hard-coded. A missed target reads **no**. \

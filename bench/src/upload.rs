@@ -1,4 +1,4 @@
-//! The API sequence of an upload (as `tests/tests/upload.rs` drives it):
+//! The API sequence of an upload (as `tests/tests/integration/upload.rs` drives it):
 //! open a migration on a local source, make it `ready` (one-user roster, a
 //! plan for the migrator, commit), load the manifest, start, poll the job.
 
