@@ -9,8 +9,10 @@
 //! `ferry-queue`. This crate decides the order in which they are used and
 //! what a failure of each means, and gives every use case one error type.
 
+pub mod cancel;
 pub mod dispatch;
 pub mod start;
 
+pub use cancel::{CancelError, cancel};
 pub use dispatch::{DispatchSettings, Dispatcher};
 pub use start::{StartError, start};

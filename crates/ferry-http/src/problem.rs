@@ -315,6 +315,16 @@ impl From<ferry_app::StartError> for ApiError {
     }
 }
 
+impl From<ferry_app::CancelError> for ApiError {
+    fn from(e: ferry_app::CancelError) -> Self {
+        match e {
+            ferry_app::CancelError::NotFound => ApiError::NotFound("job"),
+            ferry_app::CancelError::Ended(id) => ApiError::JobEnded(id),
+            ferry_app::CancelError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<ferry_queue::QueueError> for ApiError {
     fn from(e: ferry_queue::QueueError) -> Self {
         ApiError::Unavailable {

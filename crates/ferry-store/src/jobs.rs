@@ -235,9 +235,26 @@ impl Store {
     /// job cleanly; the migration can be started again"): the job ends
     /// `cancelled` here, its worker notices at its next progress tick and
     /// stops; the migration keeps its state (and freeze) so a start resumes.
-    /// `None` when the job had already ended.
-    pub async fn cancel_job(&self, id: &str) -> Result<Option<JobRecord>> {
+    /// The audit record (by `actor`) is appended in the same transaction.
+    /// `None` when the job had already ended; otherwise the job before and
+    /// after.
+    pub async fn cancel_job(
+        &self,
+        id: &str,
+        actor: Option<&str>,
+    ) -> Result<Option<(JobRecord, JobRecord)>> {
         let mut tx = self.begin().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let Some(before) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
         // Its batches end with it: the queued ones have nothing to do, the
         // running ones stop at their next tick (their recorder watches the
         // parent). The batches' rows are locked before the parent's, the
@@ -254,11 +271,19 @@ impl Store {
         .await?;
         // A job that had already ended: nothing changes (the batches'
         // update is rolled back with the transaction).
-        let Some(job) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
+        let Some(after) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
             return Ok(None);
         };
+        let event = crate::AuditEvent::new(ferry_domain::audit::AuditAction::JobCancelled, actor)
+            .migration(&after.migration_id)
+            .subject(&after.id)
+            .before(
+                serde_json::json!({"state": before.state.as_str(), "kind": before.kind.as_str()}),
+            )
+            .after(serde_json::json!({"state": after.state.as_str()}));
+        crate::audit::append_in(&mut tx, &event).await?;
         tx.commit().await?;
-        Ok(Some(job))
+        Ok(Some((before, after)))
     }
 
     /// Records an error of an attempt that will be retried.

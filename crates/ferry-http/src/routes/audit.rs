@@ -17,7 +17,7 @@ use ferry_domain::licensing::{
     Assignments, CatalogueInput, Draft, PreflightReport, address_removals,
 };
 use ferry_domain::{FieldError, LifecycleEvent, Permission};
-use ferry_store::{ApiKeyRecord, AuditEvent, AuditFilter, JobRecord, MigrationRecord};
+use ferry_store::{ApiKeyRecord, AuditEvent, AuditFilter, MigrationRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -471,20 +471,6 @@ pub(crate) async fn lifecycle(
             .after(json!({"frozen": false, "reason": after.state.as_str()}));
         record(state, e).await;
     }
-}
-
-pub(crate) async fn job_cancelled(
-    state: &AppState,
-    caller: &Caller,
-    before: &JobRecord,
-    after: &JobRecord,
-) {
-    let e = by(caller, AuditAction::JobCancelled)
-        .migration(&after.migration_id)
-        .subject(&after.id)
-        .before(json!({"state": before.state.as_str(), "kind": before.kind.as_str()}))
-        .after(json!({"state": after.state.as_str()}));
-    record(state, e).await;
 }
 
 pub(crate) async fn key_created(state: &AppState, caller: &Caller, key: &ApiKeyRecord) {

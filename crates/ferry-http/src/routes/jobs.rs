@@ -8,7 +8,6 @@ use sha2::{Digest, Sha256};
 use crate::auth::Caller;
 use crate::extract::{not_modified, parse_id};
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::state::{AppState, CachedJob};
 use crate::views::JobView;
 
@@ -92,21 +91,11 @@ pub async fn cancel_job(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OperateMigration)?;
     let id = parse_id(&id, "job")?;
-    let job = match state.store.get_job(&id).await? {
-        Some(j) if caller.sees(&j.tenant) => j,
-        _ => return Err(ApiError::NotFound("job")),
-    };
-    if job.state.is_finished() {
-        return Err(ApiError::JobEnded(job.id));
-    }
-    let cancelled = match state.store.cancel_job(&job.id).await? {
-        Some(j) => j,
-        // It ended between the read and the cancel.
-        None => return Err(ApiError::JobEnded(job.id)),
-    };
+    let cancelled = ferry_app::cancel(&state.store, &id, &caller.key_id, |tenant| {
+        caller.sees(tenant)
+    })
+    .await?;
     debug_assert_eq!(cancelled.state, JobState::Cancelled);
     state.job_views.evict(&cancelled.id);
-    tracing::info!(job_id = %cancelled.id, migration_id = %cancelled.migration_id, "job cancelled");
-    audit::job_cancelled(&state, &caller, &job, &cancelled).await;
     Ok(HttpResponse::Ok().json(JobView::from(&cancelled)))
 }
