@@ -11,8 +11,13 @@
 
 pub mod cancel;
 pub mod dispatch;
+pub mod import;
+pub mod records;
+pub mod roster;
 pub mod start;
 
 pub use cancel::{CancelError, cancel};
 pub use dispatch::{DispatchSettings, Dispatcher};
+pub use import::{ImportError, import_csv};
+pub use roster::{RosterError, upload_roster};
 pub use start::{StartError, start};

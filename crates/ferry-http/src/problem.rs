@@ -325,6 +325,28 @@ impl From<ferry_app::CancelError> for ApiError {
     }
 }
 
+impl From<ferry_app::ImportError> for ApiError {
+    fn from(e: ferry_app::ImportError) -> Self {
+        use ferry_app::ImportError as E;
+        match e {
+            E::Stale(v) => ApiError::PreconditionFailed(v),
+            E::Invalid {
+                import_id,
+                violations,
+            } => ApiError::InvalidCsv {
+                violations,
+                import_id,
+            },
+            E::TooLarge { limit_name, limit } => ApiError::LimitExceeded {
+                name: limit_name,
+                limit,
+            },
+            E::Store(s) => s.into(),
+            E::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<ferry_queue::QueueError> for ApiError {
     fn from(e: ferry_queue::QueueError) -> Self {
         ApiError::Unavailable {

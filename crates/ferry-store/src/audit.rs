@@ -10,40 +10,39 @@
 //! predecessor come from that head, and `seq` is the primary key, so even a
 //! mistake here would fail an append rather than fork the chain.
 
-use ferry_domain::MigrationState;
 use ferry_domain::audit::{
     AuditAction, AuditEntry, AuditFields, ChainBreak, ChainSummary, ChainVerifier, canonical_json,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::jobs::Started;
-use crate::keys::{ApiKeyRecord, NewApiKey};
-use crate::migrations::Page;
-use crate::{Result, Store, now};
+use crate::{Page, Result, Store, now};
 
 /// One decision to record. The store fills in the rest in the append's
 /// transaction: the actor's key name and role (from `api_keys`), the
 /// migration's tenant and acting migrator, the time and the chain fields.
+/// Owned, so a change's records can be built from its outcome inside the
+/// change's transaction (see `Store::transition` and the other mutations
+/// that take an `audit` argument).
 #[derive(Debug, Clone)]
-pub struct AuditEvent<'a> {
+pub struct AuditEvent {
     pub action: AuditAction,
     /// An API key id; anything that is not a key id (`cli`,
     /// `recovery-sweep`) is recorded as the actor's name without a key.
-    pub actor: Option<&'a str>,
-    pub migration_id: Option<&'a str>,
+    pub actor: Option<String>,
+    pub migration_id: Option<String>,
     /// A job id, a key id.
-    pub subject: Option<&'a str>,
+    pub subject: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
 
-impl<'a> AuditEvent<'a> {
-    pub fn new(action: AuditAction, actor: Option<&'a str>) -> Self {
+impl AuditEvent {
+    pub fn new(action: AuditAction, actor: Option<&str>) -> Self {
         AuditEvent {
             action,
-            actor,
+            actor: actor.map(str::to_owned),
             migration_id: None,
             subject: None,
             before: None,
@@ -51,13 +50,13 @@ impl<'a> AuditEvent<'a> {
         }
     }
 
-    pub fn migration(mut self, id: &'a str) -> Self {
-        self.migration_id = Some(id);
+    pub fn migration(mut self, id: &str) -> Self {
+        self.migration_id = Some(id.to_owned());
         self
     }
 
-    pub fn subject(mut self, subject: &'a str) -> Self {
-        self.subject = Some(subject);
+    pub fn subject(mut self, subject: &str) -> Self {
+        self.subject = Some(subject.to_owned());
         self
     }
 
@@ -69,25 +68,6 @@ impl<'a> AuditEvent<'a> {
     pub fn after(mut self, v: Value) -> Self {
         self.after = Some(v);
         self
-    }
-
-    /// A key was created (by the API or `ferry keys create`).
-    pub fn key_created(actor: Option<&'a str>, key: &'a ApiKeyRecord) -> Self {
-        AuditEvent::new(AuditAction::KeyCreated, actor)
-            .subject(&key.id)
-            .after(json!({
-                "name": key.name,
-                "role": key.role.as_str(),
-                "tenant": key.tenant,
-            }))
-    }
-
-    /// A key was revoked.
-    pub fn key_revoked(actor: Option<&'a str>, key_id: &'a str) -> Self {
-        AuditEvent::new(AuditAction::KeyRevoked, actor)
-            .subject(key_id)
-            .before(json!({"revoked": false}))
-            .after(json!({"revoked": true}))
     }
 }
 
@@ -130,18 +110,18 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {
 /// head until the commit.
 pub(crate) async fn append_in(
     tx: &mut Transaction<'static, Any>,
-    event: &AuditEvent<'_>,
+    event: &AuditEvent,
 ) -> Result<AuditEntry> {
     let mut fields = AuditFields {
         at: String::new(),
         action: event.action.as_str().to_owned(),
-        migration_id: event.migration_id.map(str::to_owned),
-        subject: event.subject.map(str::to_owned),
+        migration_id: event.migration_id.clone(),
+        subject: event.subject.clone(),
         before: event.before.as_ref().map(canonical_json),
         after: event.after.as_ref().map(canonical_json),
         ..AuditFields::default()
     };
-    if let Some(actor) = event.actor {
+    if let Some(actor) = event.actor.as_deref() {
         let key = sqlx::query("SELECT name, role FROM api_keys WHERE id = $1")
             .bind(actor)
             .fetch_optional(&mut **tx)
@@ -155,7 +135,7 @@ pub(crate) async fn append_in(
             None => fields.actor_name = Some(actor.to_owned()),
         }
     }
-    if let Some(id) = event.migration_id
+    if let Some(id) = event.migration_id.as_deref()
         && let Some(row) =
             sqlx::query("SELECT tenant, migrator_email FROM migrations WHERE id = $1")
                 .bind(id)
@@ -205,14 +185,25 @@ pub(crate) async fn append_in(
     Ok(entry)
 }
 
+/// Appends a change's records, in order, inside the change's transaction.
+pub(crate) async fn append_all_in(
+    tx: &mut Transaction<'static, Any>,
+    events: Vec<AuditEvent>,
+) -> Result<()> {
+    for event in &events {
+        append_in(tx, event).await?;
+    }
+    Ok(())
+}
+
 /// Records read per round trip while verifying.
 const VERIFY_PAGE: i64 = 1000;
 
 impl Store {
-    /// Appends one record in a transaction of its own (for changes whose
-    /// own transaction does not know the actor; see docs/audit.md, "Where
-    /// records are written").
-    pub async fn audit(&self, event: &AuditEvent<'_>) -> Result<AuditEntry> {
+    /// Appends one record in a transaction of its own: for a decision that
+    /// changes nothing else (a refused commit's pre-flight report) and for
+    /// tests.
+    pub async fn audit(&self, event: &AuditEvent) -> Result<AuditEntry> {
         let mut tx = self.begin().await?;
         let entry = append_in(&mut tx, event).await?;
         tx.commit().await?;
@@ -286,54 +277,4 @@ impl Store {
         }
         Ok(verifier.finish(Some((head_seq, &head_hash))))
     }
-}
-
-/// The records of a start, in the start's transaction: the start itself and,
-/// when the source was not frozen yet, its freeze (SPEC §3.8).
-pub(crate) async fn record_start_in(
-    tx: &mut Transaction<'static, Any>,
-    before: MigrationState,
-    started: &Started,
-    started_by: Option<&str>,
-) -> Result<()> {
-    let m = &started.migration;
-    let job = &started.job;
-    append_in(
-        tx,
-        &AuditEvent::new(AuditAction::MigrationStarted, started_by)
-            .migration(&m.id)
-            .subject(&job.id)
-            .before(json!({"state": before.as_str()}))
-            .after(json!({
-                "state": m.state.as_str(),
-                "version": m.version,
-                "job_id": job.id,
-                "job_kind": job.kind.as_str(),
-            })),
-    )
-    .await?;
-    if !before.is_frozen() && m.state.is_frozen() {
-        append_in(
-            tx,
-            &AuditEvent::new(AuditAction::SourceFrozen, started_by)
-                .migration(&m.id)
-                .subject(&job.id)
-                .before(json!({"frozen": false}))
-                .after(json!({"frozen": true, "reason": job.kind.as_str()})),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// The bootstrap admin key of a first start, in its insert's transaction.
-pub(crate) async fn record_first_key_in(
-    tx: &mut Transaction<'static, Any>,
-    key: &NewApiKey,
-) -> Result<()> {
-    let event = AuditEvent::new(AuditAction::KeyCreated, Some("bootstrap"))
-        .subject(&key.id)
-        .after(json!({"name": key.name, "role": key.role.as_str(), "tenant": key.tenant}));
-    append_in(tx, &event).await?;
-    Ok(())
 }

@@ -2,10 +2,13 @@
 //! carries only a job id; everything a client polls lives here, so a dashboard
 //! never depends on the queue's own bookkeeping.
 
+use ferry_domain::audit::AuditAction;
 use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState};
-use sqlx::Row;
+use serde_json::json;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
+use crate::audit::{AuditEvent, append_in};
 use crate::documents::{progress_from_row, record_freeze};
 use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
@@ -153,7 +156,7 @@ impl Store {
             let (status, body) = render(&started);
             finish_claim(&mut tx, idem, status, &body).await?;
         }
-        crate::audit::record_start_in(&mut tx, before, &started, req.started_by).await?;
+        record_start_in(&mut tx, before, &started, req.started_by).await?;
         tx.commit().await?;
         Ok(IdempotencyClaim::Fresh(started))
     }
@@ -274,14 +277,14 @@ impl Store {
         let Some(after) = finish_job_in(&mut tx, id, JobState::Cancelled, None).await? else {
             return Ok(None);
         };
-        let event = crate::AuditEvent::new(ferry_domain::audit::AuditAction::JobCancelled, actor)
+        let event = AuditEvent::new(AuditAction::JobCancelled, actor)
             .migration(&after.migration_id)
             .subject(&after.id)
             .before(
                 serde_json::json!({"state": before.state.as_str(), "kind": before.kind.as_str()}),
             )
             .after(serde_json::json!({"state": after.state.as_str()}));
-        crate::audit::append_in(&mut tx, &event).await?;
+        append_in(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Some((before, after)))
     }
@@ -398,4 +401,42 @@ async fn has_retryable_in(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.is_some())
+}
+
+/// The records of a start, in the start's transaction: the start itself and,
+/// when the source was not frozen yet, its freeze (SPEC §3.8).
+pub(crate) async fn record_start_in(
+    tx: &mut Transaction<'static, Any>,
+    before: MigrationState,
+    started: &Started,
+    started_by: Option<&str>,
+) -> Result<()> {
+    let m = &started.migration;
+    let job = &started.job;
+    append_in(
+        tx,
+        &AuditEvent::new(AuditAction::MigrationStarted, started_by)
+            .migration(&m.id)
+            .subject(&job.id)
+            .before(json!({"state": before.as_str()}))
+            .after(json!({
+                "state": m.state.as_str(),
+                "version": m.version,
+                "job_id": job.id,
+                "job_kind": job.kind.as_str(),
+            })),
+    )
+    .await?;
+    if !before.is_frozen() && m.state.is_frozen() {
+        append_in(
+            tx,
+            &AuditEvent::new(AuditAction::SourceFrozen, started_by)
+                .migration(&m.id)
+                .subject(&job.id)
+                .before(json!({"frozen": false}))
+                .after(json!({"frozen": true, "reason": job.kind.as_str()})),
+        )
+        .await?;
+    }
+    Ok(())
 }

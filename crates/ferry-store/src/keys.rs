@@ -3,9 +3,12 @@
 //! lookup by hash is one indexed query per request.
 
 use ferry_domain::Role;
-use sqlx::Row;
+use ferry_domain::audit::AuditAction;
+use serde_json::json;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
+use crate::audit::{AuditEvent, append_all_in, append_in};
 use crate::{Result, Store, now, parse_col};
 
 #[derive(Debug, Clone)]
@@ -43,8 +46,15 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "id, name, role, tenant, created_at, revoked_at";
 
 impl Store {
-    pub async fn insert_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord> {
+    /// Inserts a key; `audit` makes its records from the stored key, in the
+    /// insert's transaction.
+    pub async fn insert_key(
+        &self,
+        key: &NewApiKey,
+        audit: impl FnOnce(&ApiKeyRecord) -> Vec<AuditEvent> + Send,
+    ) -> Result<ApiKeyRecord> {
         let created_at = now();
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, tenant, key_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -55,16 +65,19 @@ impl Store {
         .bind(key.tenant.as_deref())
         .bind(&key.key_hash)
         .bind(&created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(ApiKeyRecord {
+        let record = ApiKeyRecord {
             id: key.id.clone(),
             name: key.name.clone(),
             role: key.role,
             tenant: key.tenant.clone(),
             created_at,
             revoked_at: None,
-        })
+        };
+        append_all_in(&mut tx, audit(&record)).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// Inserts `key` only if no key exists yet: the bootstrap admin key of a
@@ -91,7 +104,7 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        crate::audit::record_first_key_in(&mut tx, key).await?;
+        record_first_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -120,14 +133,57 @@ impl Store {
             .collect()
     }
 
-    /// Revokes a key; returns false when no active key has that id.
-    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
+    /// Revokes a key; returns false when no active key has that id. The
+    /// `audit` records are appended only when a key was revoked, in the
+    /// revocation's transaction.
+    pub async fn revoke_key(&self, id: &str, audit: Vec<AuditEvent>) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        append_all_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
+}
+
+/// The records of key changes, made by whoever changes a key (the API,
+/// the CLI, a first start).
+impl AuditEvent {
+    /// A key was created (by the API or `ferry keys create`).
+    pub fn key_created(actor: Option<&str>, key: &ApiKeyRecord) -> Self {
+        AuditEvent::new(AuditAction::KeyCreated, actor)
+            .subject(&key.id)
+            .after(json!({
+                "name": key.name,
+                "role": key.role.as_str(),
+                "tenant": key.tenant,
+            }))
+    }
+
+    /// A key was revoked.
+    pub fn key_revoked(actor: Option<&str>, key_id: &str) -> Self {
+        AuditEvent::new(AuditAction::KeyRevoked, actor)
+            .subject(key_id)
+            .before(json!({"revoked": false}))
+            .after(json!({"revoked": true}))
+    }
+}
+
+/// The bootstrap admin key of a first start, in its insert's transaction.
+pub(crate) async fn record_first_key_in(
+    tx: &mut Transaction<'static, Any>,
+    key: &NewApiKey,
+) -> Result<()> {
+    let event = AuditEvent::new(AuditAction::KeyCreated, Some("bootstrap"))
+        .subject(&key.id)
+        .after(json!({"name": key.name, "role": key.role.as_str(), "tenant": key.tenant}));
+    append_in(tx, &event).await?;
+    Ok(())
 }

@@ -27,6 +27,14 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use audit::{AuditEvent, AuditFilter};
+
+/// One page of a list plus the cursor of the next page, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
 pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use documents::{
     DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
@@ -36,8 +44,8 @@ pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobRecord, StartRequest, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
-pub use licensing::{DraftImport, ImportRecord, attach_entries};
-pub use migrations::{MigrationFilter, MigrationRecord, Page};
+pub use licensing::{DraftImport, DraftWrite, ImportRecord, attach_entries};
+pub use migrations::{MigrationFilter, MigrationRecord};
 pub use outbox::{Dispatch, DispatchLimits};
 pub use stats::Stats;
 pub use webhooks::{

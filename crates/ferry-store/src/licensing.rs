@@ -18,9 +18,20 @@ mod json_read;
 pub use import::DraftImport;
 pub use import_read::attach_entries;
 
+use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
 use crate::{Backend, Result, Store, StoreError, now};
+
+/// A draft to write: the new assignments, the version the writer saw
+/// (`If-Match`) and, optionally, the draft as stored at that version, so
+/// only the entries that differ are written.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftWrite<'a> {
+    pub expected: Option<i64>,
+    pub base: Option<&'a Assignments>,
+    pub assignments: &'a Assignments,
+}
 
 /// One CSV import attempt and its error report.
 #[derive(Debug, Clone)]
@@ -347,13 +358,15 @@ impl Store {
 
     /// Replaces the roster and satellites, drops draft entries of users no
     /// longer in it, and bumps the draft version; returns the new draft
-    /// version and roster generation.
+    /// version and roster generation. `audit` makes the upload's records
+    /// from the new draft version; they are appended in this transaction.
     pub async fn replace_roster(
         &self,
         migration_id: &str,
         users: &[RosterUserInput],
         satellites: &[SatelliteInput],
         kept_draft: &Assignments,
+        audit: impl FnOnce(i64) -> Vec<AuditEvent> + Send,
     ) -> Result<(i64, i64)> {
         let mut tx = self.begin().await?;
         // The draft's `licensing` row is locked first, as every draft edit
@@ -434,6 +447,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("roster_loaded")?;
+        append_all_in(&mut tx, audit(version)).await?;
         tx.commit().await?;
         self.analyze_soon("roster_users", users.len());
         Ok((version, generation))
@@ -496,6 +510,7 @@ impl Store {
         &self,
         migration_id: &str,
         catalogue: &CatalogueInput,
+        audit: Vec<AuditEvent>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         ensure_row(&mut tx, migration_id).await?;
@@ -504,6 +519,7 @@ impl Store {
             .bind(migration_id)
             .execute(&mut *tx)
             .await?;
+        append_all_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -523,17 +539,21 @@ impl Store {
     }
 
     /// Replaces the draft if its version is still `expected` (`If-Match`);
-    /// returns the new version.
+    /// returns the new version. `audit` makes the edit's records from it.
     pub async fn save_draft(
         &self,
         migration_id: &str,
         expected: Option<i64>,
         assignments: &Assignments,
+        audit: impl FnOnce(i64) -> Vec<AuditEvent> + Send,
     ) -> Result<i64> {
+        let draft = DraftWrite {
+            expected,
+            base: None,
+            assignments,
+        };
         match self
-            .save_draft_once(migration_id, expected, None, assignments, None, |_| {
-                (0, String::new())
-            })
+            .save_draft_once(migration_id, draft, None, |_| (0, String::new()), audit)
             .await?
         {
             IdempotencyClaim::Fresh(version) => Ok(version),
@@ -554,12 +574,16 @@ impl Store {
     pub async fn save_draft_once(
         &self,
         migration_id: &str,
-        expected: Option<i64>,
-        base: Option<&Assignments>,
-        assignments: &Assignments,
+        draft: DraftWrite<'_>,
         idem: Option<Idempotent<'_>>,
         render: impl FnOnce(i64) -> (u16, String),
+        audit: impl FnOnce(i64) -> Vec<AuditEvent> + Send,
     ) -> Result<IdempotencyClaim<i64>> {
+        let DraftWrite {
+            expected,
+            base,
+            assignments,
+        } = draft;
         let mut tx = self.begin().await?;
         if let Some(idem) = &idem
             && let Some(previous) = claim(&mut tx, idem).await?
@@ -602,6 +626,7 @@ impl Store {
             let (status, body) = render(version);
             finish_claim(&mut tx, idem, status, &body).await?;
         }
+        append_all_in(&mut tx, audit(version)).await?;
         tx.commit().await?;
         self.analyze_soon("draft_assignments", bulk);
         Ok(IdempotencyClaim::Fresh(version))
@@ -612,11 +637,13 @@ impl Store {
     }
 
     /// Commits the draft as it is at `draft_version`: the migration moves to
-    /// `ready` and the draft becomes the committed assignment, atomically.
+    /// `ready` and the draft becomes the committed assignment, atomically,
+    /// with the records `audit` makes from the migration as committed.
     pub async fn commit_draft(
         &self,
         migration_id: &str,
         draft_version: i64,
+        audit: impl FnOnce(&MigrationRecord) -> Vec<AuditEvent> + Send,
     ) -> Result<MigrationRecord> {
         let mut tx = self.begin().await?;
         let record = transition_in(
@@ -656,6 +683,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        append_all_in(&mut tx, audit(&record)).await?;
         tx.commit().await?;
         self.analyze_soon(
             "committed_assignments",

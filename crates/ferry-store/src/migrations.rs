@@ -8,8 +8,9 @@ use ferry_domain::{LifecycleEvent, MigrationState, NewMigration};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{Idempotent, claim, finish_claim};
-use crate::{Result, Store, StoreError, is_unique_violation, now, parse_col};
+use crate::{Page, Result, Store, StoreError, is_unique_violation, now, parse_col};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationRecord {
@@ -38,13 +39,6 @@ pub struct MigrationFilter {
     /// Only migrations after this id (the cursor of the previous page).
     pub after: Option<String>,
     pub limit: u32,
-}
-
-/// One page of a list plus the cursor of the next page, if there is one.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 pub(crate) const MIGRATION_COLUMNS: &str = "id, tenant, customer_name, source_version, database_url, \
@@ -81,6 +75,7 @@ impl Store {
         new: &NewMigration,
         idem: Option<Idempotent<'_>>,
         render: impl FnOnce(&MigrationRecord) -> (u16, String),
+        audit: impl FnOnce(&MigrationRecord) -> Vec<AuditEvent> + Send,
     ) -> Result<crate::IdempotencyClaim<MigrationRecord>> {
         let mut tx = self.begin().await?;
         if let Some(idem) = &idem
@@ -140,6 +135,7 @@ impl Store {
         if let Some(idem) = &idem {
             finish_claim(&mut tx, idem, status, &body).await?;
         }
+        append_all_in(&mut tx, audit(&record)).await?;
         tx.commit().await?;
         Ok(crate::IdempotencyClaim::Fresh(record))
     }
@@ -195,10 +191,17 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Applies a lifecycle event to the migration as it is now.
-    pub async fn transition(&self, id: &str, event: LifecycleEvent) -> Result<MigrationRecord> {
+    /// Applies a lifecycle event to the migration as it is now; `audit`
+    /// makes its records from the moved migration, in the same transaction.
+    pub async fn transition(
+        &self,
+        id: &str,
+        event: LifecycleEvent,
+        audit: impl FnOnce(&MigrationRecord) -> Vec<AuditEvent> + Send,
+    ) -> Result<MigrationRecord> {
         let mut tx = self.begin().await?;
         let record = transition_in(&mut tx, id, event, None).await?;
+        append_all_in(&mut tx, audit(&record)).await?;
         tx.commit().await?;
         Ok(record)
     }

@@ -200,16 +200,16 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                 .transpose()?;
             let key = ferry_http::auth::generate_key();
             let record = store
-                .insert_key(&NewApiKey {
-                    id: uuid::Uuid::now_v7().hyphenated().to_string(),
-                    name,
-                    role,
-                    tenant,
-                    key_hash: ferry_http::auth::hash_key(&key),
-                })
-                .await?;
-            store
-                .audit(&AuditEvent::key_created(Some("cli"), &record))
+                .insert_key(
+                    &NewApiKey {
+                        id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                        name,
+                        role,
+                        tenant,
+                        key_hash: ferry_http::auth::hash_key(&key),
+                    },
+                    |k| vec![AuditEvent::key_created(Some("cli"), k)],
+                )
                 .await?;
             eprintln!(
                 "created {} key {} (shown once; store it now)",
@@ -232,12 +232,10 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            if !store.revoke_key(&id).await? {
+            let audit = vec![AuditEvent::key_revoked(Some("cli"), &id)];
+            if !store.revoke_key(&id, audit).await? {
                 anyhow::bail!("no active key with id {id}");
             }
-            store
-                .audit(&AuditEvent::key_revoked(Some("cli"), &id))
-                .await?;
             println!("revoked {id}");
         }
     }

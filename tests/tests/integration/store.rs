@@ -45,7 +45,13 @@ fn new_migration(tenant: &str) -> ferry_domain::NewMigration {
 async fn open(store: &Store, tenant: &str) -> String {
     let id = uuid::Uuid::now_v7().to_string();
     match store
-        .create_migration(&id, &new_migration(tenant), None, |_| (201, String::new()))
+        .create_migration(
+            &id,
+            &new_migration(tenant),
+            None,
+            |_| (201, String::new()),
+            |_| Vec::new(),
+        )
         .await
         .unwrap()
     {
@@ -63,7 +69,72 @@ both_modes!(
     job_records_are_at_most_once,
     large_rosters_and_drafts_read_back_exactly,
     snapshots_from_before_0010_get_their_positions,
+    a_change_and_its_audit_record_commit_together,
 );
+
+/// Every mutation appends its audit records in its own transaction: when
+/// the append fails (here: the chain head is gone), the change is rolled
+/// back with it, and when it succeeds both are there. A record appended in
+/// a second transaction after the change would leave the change made.
+async fn a_change_and_its_audit_record_commit_together(mode: Mode) {
+    use ferry_domain::audit::AuditAction;
+    use ferry_store::{AuditEvent, AuditFilter};
+    let s = store(mode).await;
+    let id = open(&s.store, "atomic").await;
+    let event = |m: &ferry_store::MigrationRecord| {
+        vec![AuditEvent::new(AuditAction::MigrationCancelled, Some("test")).migration(&m.id)]
+    };
+    let mut conn = sqlx::AnyConnection::connect(&s.url).await.unwrap();
+    let head = sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_head")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let refused = s.store.transition(&id, LifecycleEvent::Cancel, event).await;
+    assert!(refused.is_err(), "the append failed, so must the change");
+    let m = s.store.get_migration(&id).await.unwrap().unwrap();
+    assert_eq!(m.state, MigrationState::Draft, "the change was rolled back");
+    assert_eq!(m.version, 1);
+    // The same with a key: an insert whose record fails leaves no key.
+    assert!(
+        s.store
+            .insert_first_key(&NewApiKey {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: "k".into(),
+                role: Role::Admin,
+                tenant: None,
+                key_hash: "h-atomic".into(),
+            })
+            .await
+            .is_err(),
+        "the first key's record fails with its insert"
+    );
+    assert!(s.store.find_active_key("h-atomic").await.unwrap().is_none());
+
+    sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)")
+        .bind(head.0)
+        .bind(&head.1)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let moved = s
+        .store
+        .transition(&id, LifecycleEvent::Cancel, event)
+        .await
+        .unwrap();
+    assert_eq!(moved.state, MigrationState::Cancelled);
+    let filter = AuditFilter {
+        migration_id: Some(id.clone()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let trail = s.store.list_audit(&filter).await.unwrap().items;
+    let actions: Vec<&str> = trail.iter().map(|e| e.fields.action.as_str()).collect();
+    assert_eq!(actions, ["migration.cancelled"]);
+}
 
 async fn schema_migrations_are_rerunnable(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
@@ -99,15 +170,16 @@ async fn tenants_are_unique_among_open_migrations(mode: Mode) {
             &new_migration("acme"),
             None,
             |_| (201, String::new()),
+            |_| Vec::new(),
         )
         .await;
     assert!(matches!(dup, Err(StoreError::TenantTaken(t)) if t == "acme"));
     s.store
-        .transition(&id, LifecycleEvent::Commit)
+        .transition(&id, LifecycleEvent::Commit, |_| Vec::new())
         .await
         .unwrap();
     s.store
-        .transition(&id, LifecycleEvent::Cancel)
+        .transition(&id, LifecycleEvent::Cancel, |_| Vec::new())
         .await
         .unwrap();
     open(&s.store, "acme").await;
@@ -119,7 +191,11 @@ async fn concurrent_transitions_have_one_winner(mode: Mode) {
     let attempts = (0..8).map(|_| {
         let store = s.store.clone();
         let id = id.clone();
-        tokio::spawn(async move { store.transition(&id, LifecycleEvent::Commit).await })
+        tokio::spawn(async move {
+            store
+                .transition(&id, LifecycleEvent::Commit, |_| Vec::new())
+                .await
+        })
     });
     let results = futures_join(attempts).await;
     let wins = results.iter().filter(|r| r.is_ok()).count();
@@ -159,9 +235,13 @@ async fn idempotency_records(mode: Mode) {
     let id = uuid::Uuid::now_v7().to_string();
     let first = s
         .store
-        .create_migration(&id, &new_migration("acme"), Some(idem("h1")), |m| {
-            (201, format!("{{\"id\":\"{}\"}}", m.id))
-        })
+        .create_migration(
+            &id,
+            &new_migration("acme"),
+            Some(idem("h1")),
+            |m| (201, format!("{{\"id\":\"{}\"}}", m.id)),
+            |_| Vec::new(),
+        )
         .await
         .unwrap();
     assert!(matches!(first, IdempotencyClaim::Fresh(_)));
@@ -172,6 +252,7 @@ async fn idempotency_records(mode: Mode) {
             &new_migration("acme"),
             Some(idem("h1")),
             |_| (201, String::new()),
+            |_| Vec::new(),
         )
         .await
         .unwrap();
@@ -208,7 +289,7 @@ async fn bootstrap_key_only_once(mode: Mode) {
     let found = s.store.find_active_key("h-a").await.unwrap().unwrap();
     assert_eq!(found.role, Role::Admin);
     assert!(s.store.find_active_key("h-b").await.unwrap().is_none());
-    assert!(s.store.revoke_key(&found.id).await.unwrap());
+    assert!(s.store.revoke_key(&found.id, Vec::new()).await.unwrap());
     assert!(s.store.find_active_key("h-a").await.unwrap().is_none());
 }
 
@@ -216,7 +297,7 @@ async fn job_records_are_at_most_once(mode: Mode) {
     let s = store(mode).await;
     let id = open(&s.store, "jobs").await;
     s.store
-        .transition(&id, LifecycleEvent::Commit)
+        .transition(&id, LifecycleEvent::Commit, |_| Vec::new())
         .await
         .unwrap();
     let job_id = uuid::Uuid::now_v7().to_string();
@@ -417,7 +498,7 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
         })
         .collect();
     t.store
-        .replace_roster(&id, &users, &sats, &draft)
+        .replace_roster(&id, &users, &sats, &draft, |_| Vec::new())
         .await
         .unwrap();
     let (read, read_sats) = t.store.load_roster(&id).await.unwrap();

@@ -7,29 +7,20 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use ferry_domain::Email;
 use ferry_domain::Permission;
-use ferry_domain::audit::AuditAction;
-use ferry_domain::licensing::{
-    BulkEdit, Draft, RuleViolation, apply_bulk_edit, write_assignment_csv, write_error_report_csv,
-};
-use ferry_store::{IdempotencyClaim, Idempotent, ImportRecord, StoreError};
+use ferry_domain::licensing::{BulkEdit, Draft, apply_bulk_edit, write_assignment_csv};
+use ferry_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::extract::{idempotency_key_header, json_body, not_modified, parse_id, replay};
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::routes::licensing::{load_catalogue, load_licensing, require_draft};
 use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
 use crate::stream::{HashingReader, content_type_is, parse_streamed};
-
-mod streamed;
-
-/// The idempotency scope of a CSV import: per migration.
-fn import_operation(migration_id: &str) -> String {
-    format!("import:{migration_id}")
-}
+use ferry_app::import::{self, CsvImport, ImportKey, Imported};
+use ferry_app::records;
 
 fn draft_etag(d: &Draft) -> String {
     format!("\"d{}\"", d.version)
@@ -153,20 +144,11 @@ pub async fn edit_draft(
     .map_err(ApiError::InvalidAssignment)?;
     let version = state
         .store
-        .save_draft(&l.migration.id, Some(expected), &next)
+        .save_draft(&l.migration.id, Some(expected), &next, |version| {
+            records::draft_edited(&caller.key_id, &l.migration.id, &l.draft, &next, version)
+        })
         .await
         .map_err(|e| stale(e, expected))?;
-    audit::draft_changed(
-        &state,
-        &caller,
-        AuditAction::DraftEdited,
-        &l.migration.id,
-        None,
-        &l.draft,
-        &next,
-        version,
-    )
-    .await;
     Ok(draft_response(&Draft {
         assignments: next,
         version,
@@ -208,6 +190,17 @@ pub async fn export_csv(
         ))
         .insert_header((header::ETAG, draft_etag(&l.draft)))
         .body(out))
+}
+
+impl From<&import::Applied> for ImportApplied {
+    fn from(a: &import::Applied) -> Self {
+        ImportApplied {
+            import_id: a.import_id.clone(),
+            rows: a.rows,
+            changed: a.changed,
+            draft_version: a.draft_version,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -274,7 +267,7 @@ pub async fn import_csv(
         let m = visible_migration(&state, &caller, &id).await?;
         if let Some(previous) = state
             .store
-            .idempotency_record(&caller.key_id, &import_operation(&m.id), key)
+            .idempotency_record(&caller.key_id, &import::operation(&m.id), key)
             .await?
         {
             let hash = parse_streamed(payload, limits.max_bytes, |r| {
@@ -285,9 +278,6 @@ pub async fn import_csv(
             return replay(previous, &hash);
         }
     }
-    // Phase times go to the log line of an applied import: on a large
-    // roster they show at once whether the database or the rules dominate.
-    let started = std::time::Instant::now();
     let m = visible_migration(&state, &caller, &id).await?;
     require_draft(&m)?;
     let expected = if req.headers().contains_key(header::IF_MATCH) {
@@ -295,16 +285,15 @@ pub async fn import_csv(
     } else {
         None
     };
-    let job = streamed::ImportJob {
-        rt: tokio::runtime::Handle::current(),
+    let job = CsvImport {
         store: state.store.clone(),
         migration_id: m.id.clone(),
         expected,
         catalogue: load_catalogue(&state, &m.id).await?,
         acting: Email::parse(&m.migrator_email).map_err(|e| ApiError::Internal(e.message))?,
         limits,
+        actor: caller.key_id.clone(),
     };
-    let migration_id = m.id.clone();
     // The body goes to a temporary file first, hashed on the way: the
     // import's transaction (on SQLite the database's one write lock) is then
     // held while the file is checked, not while a slow client sends 100 MB.
@@ -317,113 +306,33 @@ pub async fn import_csv(
     })
     .await?
     .map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
-    let verdict =
-        tokio::task::spawn_blocking(move || streamed::run(&job, std::io::BufReader::new(spool)))
-            .await
-            .map_err(|e| ApiError::Internal(format!("import task: {e}")))?;
-    let import_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let validated = started.elapsed();
-    match verdict? {
-        streamed::Verdict::Valid(import, summary) => {
-            let hash = hash.map_err(|e| ApiError::BadBody(format!("cannot read the body: {e}")))?;
-            let operation = import_operation(&migration_id);
-            let idem = idem_key.as_deref().map(|key| Idempotent {
-                api_key_id: &caller.key_id,
-                operation: &operation,
-                key,
-                request_hash: &hash,
-            });
-            let (rows, changed) = (summary.rows, summary.changed());
-            let answer = |version: i64| ImportApplied {
-                import_id: import_id.clone(),
-                rows,
-                changed,
-                draft_version: version,
-            };
-            let before_version = import.version() - 1;
-            let claim = import
-                .commit(&state.store, idem, |version| {
-                    (
-                        200,
-                        serde_json::to_string(&answer(version)).unwrap_or_default(),
-                    )
-                })
-                .await
-                .map_err(|e| streamed::version_error(e, expected))?;
-            let version = match claim {
-                IdempotencyClaim::Fresh(version) => version,
-                // The same key raced in concurrently and won.
-                IdempotencyClaim::Replay(previous) => return replay(previous, &hash),
-            };
-            let saved = started.elapsed();
-            record(&state, &import_id, &migration_id, true, &[]).await?;
-            audit::draft_change_recorded(
-                &state,
-                &caller,
-                AuditAction::DraftImported,
-                &migration_id,
-                Some(&import_id),
-                summary.log.finish(before_version, version),
-            )
-            .await;
-            tracing::info!(
-                import_id = %import_id,
-                migration_id = %migration_id,
-                rows,
-                changed,
-                check_and_write_ms = validated.as_millis() as u64,
-                commit_ms = (saved - validated).as_millis() as u64,
-                total_ms = started.elapsed().as_millis() as u64,
-                "csv import applied"
-            );
-            Ok(HttpResponse::Ok()
-                .insert_header((header::ETAG, format!("\"d{version}\"")))
-                .json(answer(version)))
-        }
-        streamed::Verdict::TooLarge { limit_name, limit } => Err(ApiError::LimitExceeded {
-            name: limit_name,
-            limit,
+    // The hash is only needed (and a read error only matters) once the
+    // file applied under a key; a refused file answers its violations.
+    let hash = hash.map_err(|e| e.to_string());
+    let key = match (&idem_key, &hash) {
+        (Some(key), Ok(h)) => Some(ImportKey {
+            key,
+            request_hash: h,
         }),
-        streamed::Verdict::Invalid(violations) => {
-            record(&state, &import_id, &migration_id, false, &violations).await?;
-            Err(ApiError::InvalidCsv {
-                violations,
-                import_id,
-            })
-        }
+        (Some(_), Err(e)) => return Err(ApiError::BadBody(format!("cannot read the body: {e}"))),
+        (None, _) => None,
+    };
+    let outcome = import::import_csv(job, spool, key, |applied| {
+        (
+            200,
+            serde_json::to_string(&ImportApplied::from(applied)).unwrap_or_default(),
+        )
+    })
+    .await?;
+    match outcome {
+        Imported::Applied(applied) => Ok(HttpResponse::Ok()
+            .insert_header((header::ETAG, format!("\"d{}\"", applied.draft_version)))
+            .json(ImportApplied::from(&applied))),
+        Imported::Replayed(previous) => replay(
+            previous,
+            hash.as_deref().map_err(|e| ApiError::BadBody(e.clone()))?,
+        ),
     }
-}
-
-/// The error report as the CSV a migrator downloads, rendered once at import.
-fn report_csv(errors: &[RuleViolation]) -> Result<String, ApiError> {
-    let mut out = Vec::new();
-    write_error_report_csv(errors, &mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
-    // The report quotes the offending values, which may hold a NUL byte:
-    // PostgreSQL text cannot store one, and a reader is better served by a
-    // visible replacement character anyway.
-    let text = String::from_utf8_lossy(&out).replace('\0', "\u{FFFD}");
-    Ok(text)
-}
-
-async fn record(
-    state: &AppState,
-    id: &str,
-    migration_id: &str,
-    applied: bool,
-    errors: &[RuleViolation],
-) -> Result<(), ApiError> {
-    state
-        .store
-        .record_import(&ImportRecord {
-            id: id.to_owned(),
-            migration_id: migration_id.to_owned(),
-            created_at: String::new(),
-            applied,
-            error_count: errors.len() as i64,
-            report_csv: report_csv(errors)?,
-        })
-        .await?;
-    Ok(())
 }
 
 /// The error report of an import attempt as CSV (row, column, value, code, message).

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, generate_key, hash_key};
 use crate::extract::{json_body, parse_id};
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::state::AppState;
 use crate::views::{CreatedKey, KeyList, KeyView};
+use ferry_store::AuditEvent;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,16 +74,18 @@ pub async fn create_key(
     let key = generate_key();
     let record = state
         .store
-        .insert_key(&NewApiKey {
-            id: uuid::Uuid::now_v7().hyphenated().to_string(),
-            name: name.to_owned(),
-            role: input.role,
-            tenant,
-            key_hash: hash_key(&key),
-        })
+        .insert_key(
+            &NewApiKey {
+                id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                name: name.to_owned(),
+                role: input.role,
+                tenant,
+                key_hash: hash_key(&key),
+            },
+            |k| vec![AuditEvent::key_created(Some(&caller.key_id), k)],
+        )
         .await?;
     tracing::info!(key_id = %record.id, role = %record.role, by = %caller.key_id, "api key created");
-    audit::key_created(&state, &caller, &record).await;
     Ok(HttpResponse::Created().json(CreatedKey {
         meta: KeyView::from(&record),
         key,
@@ -138,12 +140,12 @@ pub async fn revoke_key(
     if id == caller.key_id {
         return Err(ApiError::OwnKey);
     }
-    if state.store.revoke_key(&id).await? {
+    let audit = vec![AuditEvent::key_revoked(Some(&caller.key_id), &id)];
+    if state.store.revoke_key(&id, audit).await? {
         // Cached by key hash, not id: start over (other API processes
         // notice within the auth cache's TTL).
         state.callers.clear();
         tracing::info!(key_id = %id, by = %caller.key_id, "api key revoked");
-        audit::key_revoked(&state, &caller, &id).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("key"))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use ferry_domain::licensing::{
     Catalogue, CatalogueInput, CsvFailure, Draft, Overview, Roster, RosterUserInput,
-    SatelliteInput, overview, parse_roster_csv, prune_to_roster, validate_assignments,
+    SatelliteInput, overview, parse_roster_csv, validate_assignments,
 };
 use ferry_domain::{Email, MigrationState, Permission};
 use ferry_store::MigrationRecord;
@@ -16,10 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::extract::json_body;
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
 use crate::stream::{content_type_is, parse_streamed};
+use ferry_app::records;
 
 /// Everything the licence rules look at, loaded once per request.
 pub(crate) struct Licensing {
@@ -179,34 +179,38 @@ pub async fn put_roster(
     } else {
         return Err(ApiError::UnsupportedMediaType);
     };
-    let roster = Roster::from_inputs(&users, &satellites).map_err(roster_errors)?;
-    let kept = prune_to_roster(&roster, &current.draft.assignments);
-    let (users, satellites) = roster.to_inputs();
-    let (version, generation) = state
-        .store
-        .replace_roster(&current.migration.id, &users, &satellites, &kept)
-        .await?;
-    tracing::info!(migration_id = %current.migration.id, users = users.len(), "roster loaded");
-    audit::roster_uploaded(
-        &state,
-        &caller,
-        &current,
-        &kept,
-        users.len(),
-        satellites.len(),
-        version,
+    let current_view = ferry_app::roster::Current {
+        migration_id: &current.migration.id,
+        roster: &current.roster,
+        draft: &current.draft,
+    };
+    let loaded = ferry_app::upload_roster(
+        &state.store,
+        &caller.key_id,
+        current_view,
+        &users,
+        &satellites,
     )
-    .await;
-    let active_users = roster.active_users().count();
+    .await
+    .map_err(|e| match e {
+        ferry_app::RosterError::Invalid(rows) => roster_errors(rows),
+        ferry_app::RosterError::Store(s) => s.into(),
+    })?;
+    let roster = loaded.roster;
+    let (users, satellites, active_users) = (
+        roster.users().len(),
+        roster.satellites().len(),
+        roster.active_users().count(),
+    );
     // The next licence request (the export, the import) finds it validated.
     state
         .rosters
-        .put(&current.migration.id, generation, Arc::new(roster));
+        .put(&current.migration.id, loaded.generation, Arc::new(roster));
     Ok(HttpResponse::Ok().json(RosterSummary {
-        users: users.len(),
+        users,
         active_users,
-        satellites: satellites.len(),
-        draft_version: version,
+        satellites,
+        draft_version: loaded.draft_version,
     }))
 }
 
@@ -287,16 +291,17 @@ pub async fn put_catalogue(
     let catalogue = Catalogue::parse(&input).map_err(|e| ApiError::Validation(e.0))?;
     state
         .store
-        .put_catalogue(&l.migration.id, &catalogue.to_input())
+        .put_catalogue(
+            &l.migration.id,
+            &catalogue.to_input(),
+            records::catalogue_changed(
+                &caller.key_id,
+                &l.migration.id,
+                &l.catalogue.to_input(),
+                &catalogue.to_input(),
+            ),
+        )
         .await?;
-    audit::catalogue_changed(
-        &state,
-        &caller,
-        &l.migration.id,
-        &l.catalogue.to_input(),
-        &catalogue.to_input(),
-    )
-    .await;
     Ok(HttpResponse::Ok().json(catalogue.to_input()))
 }
 

@@ -19,9 +19,9 @@ use crate::extract::{
     idempotency_key, if_match_version, json_body, not_modified, parse_id, replay,
 };
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::state::AppState;
 use crate::views::{JobList, JobView, MigrationPage, MigrationView, StartView, UploadEstimate};
+use ferry_app::records;
 
 /// Loads a migration the caller may see; others' are 404 like unknown ids.
 pub(crate) async fn visible_migration(
@@ -93,17 +93,22 @@ pub async fn create_migration(
     });
     let claim = state
         .store
-        .create_migration(&id, &new, idem_ref, |m| {
-            (
-                201,
-                serde_json::to_string(&MigrationView::from(m)).unwrap_or_default(),
-            )
-        })
+        .create_migration(
+            &id,
+            &new,
+            idem_ref,
+            |m| {
+                (
+                    201,
+                    serde_json::to_string(&MigrationView::from(m)).unwrap_or_default(),
+                )
+            },
+            |m| records::migration_created(&caller.key_id, m),
+        )
         .await?;
     match claim {
         IdempotencyClaim::Fresh(m) => {
             tracing::info!(migration_id = %m.id, tenant = %m.tenant, "migration opened");
-            audit::migration_created(&state, &caller, &m).await;
             let mut res = migration_response(actix_web::http::StatusCode::CREATED, &m);
             res.headers_mut().insert(
                 header::LOCATION,
@@ -325,12 +330,17 @@ async fn lifecycle(
     {
         return Err(ApiError::PreconditionFailed(expected));
     }
-    let updated = match state.store.transition(&m.id, event).await {
+    let updated = match state
+        .store
+        .transition(&m.id, event, |after| {
+            records::lifecycle(&caller.key_id, event, &m, after)
+        })
+        .await
+    {
         Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
         other => other?,
     };
     tracing::info!(migration_id = %updated.id, event = event.as_str(), state = %updated.state, "migration moved");
-    audit::lifecycle(state, caller, event, &m, &updated).await;
     if m.state.is_frozen() && !updated.state.is_frozen() {
         // The state already says "not frozen"; this only notes who lifted it
         // (the freeze view falls back to the transition's time without it).

@@ -9,10 +9,10 @@ use ferry_store::StoreError;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
-use crate::routes::audit;
 use crate::routes::licensing::{Licensing, load_licensing};
 use crate::state::AppState;
 use crate::views::MigrationView;
+use ferry_app::records;
 
 /// The draft against the committed assignment: who changes, who loses
 /// access ("no licence"), and which addresses are removed from other cards.
@@ -127,20 +127,31 @@ pub async fn commit_migration(
         .state
         .apply(ferry_domain::LifecycleEvent::Commit)?;
     let report = preflight(&state, &l).await?;
-    audit::preflight_checked(&state, &caller, &l.migration.id, &report).await;
     if !report.passed {
+        // A refused commit changes nothing; its report is the only write.
+        let event = records::preflight_checked(&caller.key_id, &l.migration.id, &report);
+        if let Err(e) = state.store.audit(&event).await {
+            tracing::error!(migration_id = %l.migration.id, error = %e, "audit record of a refused commit lost");
+        }
         return Err(ApiError::PreflightFailed(Box::new(report)));
     }
+    let basis = records::CommitBasis {
+        before: &l.migration,
+        roster: &l.roster,
+        draft: &l.draft,
+        report: &report,
+    };
     let m = match state
         .store
-        .commit_draft(&l.migration.id, l.draft.version)
+        .commit_draft(&l.migration.id, l.draft.version, |m| {
+            records::committed(&caller.key_id, basis, m)
+        })
         .await
     {
         Err(StoreError::VersionMismatch { .. }) => return Err(ApiError::ConcurrentChange),
         other => other?,
     };
     tracing::info!(migration_id = %m.id, "draft committed; migration ready");
-    audit::committed(&state, &caller, &l, &m).await;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", m.version)))
         .json(MigrationView::from(&m)))

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::{bump_draft_version, delete_users, insert_assignments};
+use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::{Backend, Result, Store, StoreError};
 
@@ -315,12 +316,14 @@ impl DraftImport {
     /// Commits the import. Under an `Idempotency-Key` the key is claimed
     /// here, with the answer `render` makes from the new version; a key a
     /// concurrent request claimed first gives its answer back and this
-    /// import is rolled back.
+    /// import is rolled back. The records `audit` makes from the new
+    /// version are appended in the import's transaction.
     pub async fn commit(
         mut self,
         store: &Store,
         idem: Option<Idempotent<'_>>,
         render: impl FnOnce(i64) -> (u16, String),
+        audit: impl FnOnce(i64) -> Vec<AuditEvent> + Send,
     ) -> Result<IdempotencyClaim<i64>> {
         if let Some(idem) = &idem {
             if let Some(previous) = claim(&mut self.tx, idem).await? {
@@ -329,6 +332,7 @@ impl DraftImport {
             let (status, body) = render(self.version);
             finish_claim(&mut self.tx, idem, status, &body).await?;
         }
+        append_all_in(&mut self.tx, audit(self.version)).await?;
         self.tx.commit().await?;
         store.analyze_soon("draft_assignments", self.written);
         Ok(IdempotencyClaim::Fresh(self.version))

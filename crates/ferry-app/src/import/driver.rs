@@ -3,8 +3,8 @@
 //! (`DraftImport`). Neither the roster nor the draft is loaded whole, so the
 //! memory of an import is that of a batch whatever the file's size.
 //!
-//! It runs on a blocking thread over the request body, spooled to a
-//! temporary file by the handler (a plain `Read`), and waits for each
+//! It runs on a blocking thread over the uploaded file, spooled to a
+//! temporary file by the caller (a plain `Read`), and waits for each
 //! database read with `Handle::block_on`: the reads are synchronous, the
 //! store is async, and a batch's query can only start once its rows are read.
 //!
@@ -34,7 +34,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::problem::ApiError;
+use super::ImportError;
 
 /// Roster stretches a batch may move past (kept until it is checked): a
 /// batch of rows in export order spans two or three, more only where long
@@ -46,7 +46,7 @@ const STALE_STRETCHES: usize = 3;
 const INACTIVE_PAGE: usize = 10_000;
 
 /// What the file turned out to be.
-pub(super) enum Verdict {
+pub(crate) enum Verdict {
     /// Valid: the changes are written in the open transaction, which the
     /// caller commits once the body's hash is known.
     Valid(DraftImport, ImportSummary),
@@ -58,7 +58,7 @@ pub(super) enum Verdict {
 }
 
 /// What the import needs besides the file.
-pub(super) struct ImportJob {
+pub(crate) struct ImportJob {
     pub rt: Handle,
     pub store: Store,
     pub migration_id: String,
@@ -69,11 +69,12 @@ pub(super) struct ImportJob {
     pub limits: CsvLimits,
 }
 
-/// A refused draft transaction: a stale `If-Match` is 412, a draft that
-/// moved under an import without one is a concurrent change (409).
-pub(super) fn version_error(e: StoreError, expected: Option<i64>) -> ApiError {
+/// A refused draft transaction: a stale `If-Match` is named as such; a
+/// draft that moved under an import without one stays a store error (a
+/// concurrent change).
+pub(crate) fn version_error(e: StoreError, expected: Option<i64>) -> ImportError {
     match (e, expected) {
-        (StoreError::VersionMismatch { .. }, Some(v)) => ApiError::PreconditionFailed(v),
+        (StoreError::VersionMismatch { .. }, Some(v)) => ImportError::Stale(v),
         (other, _) => other.into(),
     }
 }
@@ -87,7 +88,7 @@ fn failure(f: ImportFailure) -> Verdict {
 
 /// Reads, checks and writes the whole file; a refused file's transaction
 /// is rolled back before this returns.
-pub(super) fn run<R: Read>(job: &ImportJob, body: R) -> Result<Verdict, ApiError> {
+pub(crate) fn run<R: Read>(job: &ImportJob, body: R) -> Result<Verdict, ImportError> {
     let rt = &job.rt;
     let import = rt
         .block_on(
@@ -121,7 +122,7 @@ fn check_all<R: Read>(
     job: &ImportJob,
     mut import: DraftImport,
     body: R,
-) -> Result<(DraftImport, Result<ImportSummary, Verdict>), ApiError> {
+) -> Result<(DraftImport, Result<ImportSummary, Verdict>), ImportError> {
     let rt = &job.rt;
     let started = Instant::now();
     let (users, active) = rt.block_on(import.roster_size())?;
@@ -183,7 +184,7 @@ fn check_rows<R: Read>(
     (users, active): (usize, usize),
     body: R,
     laps: &mut Laps,
-) -> Result<Result<Unrowed, Verdict>, ApiError> {
+) -> Result<Result<Unrowed, Verdict>, ImportError> {
     let rt = &job.rt;
     let mut file = match ImportReader::open(body, job.limits) {
         Ok(f) => f,
@@ -273,11 +274,11 @@ impl Writer {
     }
 
     /// Waits for the last write; the transaction and the writer's busy time.
-    fn finish(mut self, rt: &Handle) -> Result<(DraftImport, Duration), ApiError> {
+    fn finish(mut self, rt: &Handle) -> Result<(DraftImport, Duration), ImportError> {
         self.sender = None;
         match rt.block_on(self.task) {
             Ok(done) => Ok(done?),
-            Err(e) => Err(ApiError::Internal(format!("the import's writer: {e}"))),
+            Err(e) => Err(ImportError::Internal(format!("the import's writer: {e}"))),
         }
     }
 }
@@ -373,7 +374,7 @@ impl Cursor {
 
     /// The roster position of user `id` if it is in the stretch at hand,
     /// reading the next stretch when the file has come to its end.
-    fn find(&mut self, job: &ImportJob, id: &str) -> Result<Option<usize>, ApiError> {
+    fn find(&mut self, job: &ImportJob, id: &str) -> Result<Option<usize>, ImportError> {
         loop {
             if let Some(pos) = self.current.find(id) {
                 self.next = self.next.max(pos + 1);
@@ -403,7 +404,7 @@ impl Cursor {
 
     /// The stretch from `at`, with its entries if they are needed: read
     /// beforehand if they were, and the next stretch's are then started.
-    fn read_stretch(&mut self, job: &ImportJob, at: usize) -> Result<Vec<StoredUser>, ApiError> {
+    fn read_stretch(&mut self, job: &ImportJob, at: usize) -> Result<Vec<StoredUser>, ImportError> {
         let (rt, store, id) = (&job.rt, &job.store, &job.migration_id);
         let ready = match self.next_entries.take() {
             Some((from, task)) if from == at => Some(task),
@@ -418,7 +419,7 @@ impl Cursor {
                 let mut users = rt.block_on(store.import_stretch(id, at, false))?;
                 let entries = rt
                     .block_on(task)
-                    .map_err(|e| ApiError::Internal(format!("reading draft entries: {e}")))??;
+                    .map_err(|e| ImportError::Internal(format!("reading draft entries: {e}")))??;
                 attach_entries(&mut users, entries);
                 users
             }
