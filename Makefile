@@ -15,11 +15,13 @@ build:
 ## then Schemathesis against openapi/ferry.json on a real server and a short
 ## fuzz run of the upload parsers (FUZZ_SHORT_SECONDS per target). First, the
 ## static checks of deploy/ (hadolint, kubernetes-validate, the kustomization,
-## the Compose schema; tests/deploy-check.sh).
+## the Compose schema; tests/deploy-check.sh) and the check that no two
+## source files of a crate depend on each other (tests/module-cycles.py).
 FUZZ_SHORT_SECONDS ?= 20
 test: services
 	@bash tests/browser.sh
 	bash tests/deploy-check.sh
+	python3 tests/module-cycles.py
 	$(CARGO) build -p ferry --bin ferry
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	bash tests/schemathesis.sh

@@ -9,9 +9,9 @@
 //! role when it appends.
 
 use ferry_domain::LifecycleEvent;
-use ferry_domain::audit::{AuditAction, draft_change};
+use ferry_domain::audit::AuditAction;
 use ferry_domain::licensing::{
-    Assignments, CatalogueInput, Draft, PreflightReport, Roster, address_removals,
+    Assignments, CatalogueInput, Draft, PreflightReport, Roster, address_removals, draft_change,
 };
 use ferry_store::{AuditEvent, MigrationRecord};
 use serde_json::{Value, json};
@@ -127,7 +127,7 @@ pub fn draft_edited(
 }
 
 /// A draft change given as its audit before/after (see
-/// `ferry_domain::audit::DraftChangeLog`): how the streamed import, which
+/// `ferry_domain::licensing::DraftChangeLog`): how the streamed import, which
 /// never holds either draft whole, records what it changed.
 pub fn draft_change_recorded(
     actor: &str,

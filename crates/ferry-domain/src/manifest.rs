@@ -12,6 +12,7 @@
 
 mod csv_source;
 mod formats;
+mod lines;
 mod values;
 
 use std::collections::HashSet;

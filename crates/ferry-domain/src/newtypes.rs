@@ -145,7 +145,7 @@ pub mod patterns {
         ws!(),
         "*$"
     );
-    /// [`SourceUrl`](crate::migration::SourceUrl), with `maxLength` 2048.
+    /// `SourceUrl` (in `migration.rs`), with `maxLength` 2048.
     pub const SOURCE_URL: &str = concat!(
         "^",
         ws!(),

@@ -5,37 +5,15 @@
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use ferry_domain::{Permission, Role};
 use futures::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: String,
-    pub role: Role,
-    /// A key limited to one tenant sees only that tenant's migrations.
-    pub tenant: Option<String>,
-}
-
-impl Caller {
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if self.role.allows(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(self.role))
-        }
-    }
-
-    /// Whether this caller may see a resource of `tenant`. Resources of other
-    /// tenants are answered 404, so ids do not leak across tenants.
-    pub fn sees(&self, tenant: &str) -> bool {
-        self.tenant.as_deref().is_none_or(|t| t == tenant)
-    }
-}
+// In a module of its own: the state caches callers, and this module reads
+// the state, so neither can hold the type without a cycle.
+pub use crate::caller::Caller;
 
 /// SHA-256 of an API key, hex: what the database stores.
 pub fn hash_key(key: &str) -> String {

@@ -5,6 +5,7 @@
 
 pub mod allow;
 pub mod auth;
+mod caller;
 pub mod extract;
 pub mod hot_cache;
 pub mod metrics_text;

@@ -10,7 +10,7 @@ use ferry_store::Store;
 use ferry_tenant::TenantStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::hot_cache::TtlCache;
 use crate::roster_cache::RosterCache;
 

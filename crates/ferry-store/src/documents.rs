@@ -7,7 +7,6 @@
 //! transaction, so a rejected upload leaves the previous manifest untouched.
 
 mod batches;
-mod freeze;
 mod progress;
 
 use std::fmt;
@@ -19,10 +18,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, Row, Transaction};
 
 pub use batches::{BatchEnd, BatchRecord};
-pub use freeze::FreezeRecord;
-pub(crate) use freeze::record_freeze;
-pub(crate) use progress::progress_from_row;
-pub use progress::{DocumentOutcome, JobProgress, WorkItem};
+pub use progress::{DocumentOutcome, WorkItem};
 
 use crate::{Page, Result, Store, StoreError, now, parse_col};
 

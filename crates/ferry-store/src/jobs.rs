@@ -3,17 +3,18 @@
 //! never depends on the queue's own bookkeeping.
 
 use ferry_domain::audit::AuditAction;
-use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState};
-use serde_json::json;
+use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState, WebhookEvent};
+use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{AuditEvent, append_in};
-use crate::documents::{progress_from_row, record_freeze};
+use crate::freeze::record_freeze;
 use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
 use crate::outbox::{enqueue_in, forget_in};
-use crate::{IdempotencyClaim, JobProgress, Result, Store, StoreError, now, parse_col};
+use crate::webhooks::record_event_in;
+use crate::{IdempotencyClaim, Result, Store, StoreError, now, parse_col};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -344,7 +345,7 @@ pub(crate) async fn finish_job_in(
         }
     }
     if !is_batch_in(tx, id).await? {
-        crate::webhooks::job_ended_in(tx, &job).await?;
+        job_ended_in(tx, &job).await?;
     }
     Ok(Some(job))
 }
@@ -435,6 +436,74 @@ pub(crate) async fn record_start_in(
                 .subject(&job.id)
                 .before(json!({"frozen": false}))
                 .after(json!({"frozen": true, "reason": job.kind.as_str()})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A job's progress, as stored on its row (see `jobs::JOB_COLUMNS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobProgress {
+    pub documents_total: i64,
+    pub documents_uploaded: i64,
+    pub documents_missing: i64,
+    pub documents_failed: i64,
+    pub bytes_total: i64,
+    pub bytes_done: i64,
+    /// Size and SHA-256 of the copied database dump, once copied.
+    pub database_bytes: Option<i64>,
+    pub database_sha256: Option<String>,
+}
+
+pub(crate) fn progress_from_row(row: &AnyRow) -> Result<JobProgress> {
+    Ok(JobProgress {
+        documents_total: row.try_get("documents_total")?,
+        documents_uploaded: row.try_get("documents_uploaded")?,
+        documents_missing: row.try_get("documents_missing")?,
+        documents_failed: row.try_get("documents_failed")?,
+        bytes_total: row.try_get("bytes_total")?,
+        bytes_done: row.try_get("bytes_done")?,
+        database_bytes: row.try_get("database_bytes")?,
+        database_sha256: row.try_get("database_sha256")?,
+    })
+}
+
+/// A job's fields in event payloads.
+fn job_data(job: &JobRecord) -> Value {
+    let p = &job.progress;
+    json!({
+        "job_id": job.id,
+        "migration_id": job.migration_id,
+        "kind": job.kind.as_str(),
+        "state": job.state.as_str(),
+        "error": job.last_error,
+        "documents_total": p.documents_total,
+        "documents_uploaded": p.documents_uploaded,
+        "documents_missing": p.documents_missing,
+        "documents_failed": p.documents_failed,
+        "bytes_total": p.bytes_total,
+        "bytes_done": p.bytes_done,
+    })
+}
+
+/// `job.finished` / `job.failed` / `job.cancelled` for a job (not a batch)
+/// that just ended, and `documents.missing` when it succeeded with
+/// documents missing.
+pub(crate) async fn job_ended_in(
+    tx: &mut Transaction<'static, Any>,
+    job: &JobRecord,
+) -> Result<()> {
+    let Some(event) = WebhookEvent::for_job_end(job.state) else {
+        return Ok(());
+    };
+    record_event_in(tx, &job.tenant, event, job_data(job)).await?;
+    if job.state == JobState::Succeeded && job.progress.documents_missing > 0 {
+        record_event_in(
+            tx,
+            &job.tenant,
+            WebhookEvent::DocumentsMissing,
+            job_data(job),
         )
         .await?;
     }

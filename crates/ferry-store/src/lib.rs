@@ -9,6 +9,7 @@
 
 mod audit;
 mod documents;
+mod freeze;
 mod history;
 mod idempotency;
 mod jobs;
@@ -37,12 +38,13 @@ pub struct Page<T> {
 
 pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
 pub use documents::{
-    DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, FreezeRecord, JobProgress,
-    ManifestOpen, ManifestSummary, ManifestWriter, WorkItem,
+    DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, ManifestOpen, ManifestSummary,
+    ManifestWriter, WorkItem,
 };
+pub use freeze::FreezeRecord;
 pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
-pub use jobs::{JobRecord, StartRequest, Started};
+pub use jobs::{JobProgress, JobRecord, StartRequest, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::{DraftImport, DraftWrite, ImportRecord, attach_entries};
 pub use migrations::{MigrationFilter, MigrationRecord};

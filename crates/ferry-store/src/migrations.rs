@@ -4,12 +4,14 @@
 //! concurrent requests cannot both move a migration: the loser sees the new
 //! state and gets the lifecycle's 409.
 
-use ferry_domain::{LifecycleEvent, MigrationState, NewMigration};
+use ferry_domain::{LifecycleEvent, MigrationState, NewMigration, WebhookEvent};
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{Idempotent, claim, finish_claim};
+use crate::webhooks::record_event_in;
 use crate::{Page, Result, Store, StoreError, is_unique_violation, now, parse_col};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +252,26 @@ pub(crate) async fn transition_in(
     record.state = next;
     record.version += 1;
     record.updated_at = updated_at;
-    crate::webhooks::state_changed_in(tx, &record, from).await?;
+    state_changed_in(tx, &record, from).await?;
     Ok(record)
+}
+
+/// `migration.state_changed` for a transition that just happened.
+pub(crate) async fn state_changed_in(
+    tx: &mut Transaction<'static, Any>,
+    migration: &MigrationRecord,
+    from: MigrationState,
+) -> Result<()> {
+    record_event_in(
+        tx,
+        &migration.tenant,
+        WebhookEvent::MigrationStateChanged,
+        json!({
+            "migration_id": migration.id,
+            "from": from.as_str(),
+            "to": migration.state.as_str(),
+            "version": migration.version,
+        }),
+    )
+    .await
 }

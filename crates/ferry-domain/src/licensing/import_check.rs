@@ -19,13 +19,13 @@ use std::hash::BuildHasher;
 use super::assignment::{Assignment, RuleViolation, addons_from_input, plan_from_input};
 use super::caseless::{Caseless, username_key};
 use super::catalogue::Catalogue;
+use super::change_log::DraftChangeLog;
 use super::codes::{self, columns};
 use super::csv_common::{same_list, split_list, trim};
 use super::import_batch::{ImportBatch, ReadEnd, RowKind, col, malformed};
 use super::roster::SourceUser;
 use super::rules::{Counts, capacity, check_one};
 use super::username::default_username;
-use crate::audit::DraftChangeLog;
 use crate::newtypes::Email;
 
 /// One roster user as the import sees it: position in the roster (upload

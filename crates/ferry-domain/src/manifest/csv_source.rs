@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use super::formats::{BOM, COLUMNS, LineCapped, fatal_io};
+use super::lines::{BOM, COLUMNS, LineCapped, fatal_io};
 use super::{ManifestError, RawRow, codes};
 
 /// The unquoted fields of one record.

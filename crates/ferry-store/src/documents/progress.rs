@@ -7,12 +7,13 @@
 //! the same transaction. A redelivered job therefore never counts a document
 //! twice, and counters never go backwards.
 
-use ferry_domain::JobKind;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use ferry_domain::{JobKind, WebhookEvent};
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
 
 use super::DocumentStatus;
-use crate::jobs::{JOB_COLUMNS, job_from_row};
+use crate::jobs::{JOB_COLUMNS, JobProgress, job_from_row};
+use crate::webhooks::record_event_in;
 use crate::{Backend, JobRecord, Result, Store, now};
 
 /// Outcomes written by one statement. A recorder flush (up to this many)
@@ -71,33 +72,6 @@ fn outcomes_json(outcomes: &[DocumentOutcome]) -> Result<String> {
         })
         .collect();
     serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)).into())
-}
-
-/// A job's progress, as stored on its row (see `jobs::JOB_COLUMNS`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobProgress {
-    pub documents_total: i64,
-    pub documents_uploaded: i64,
-    pub documents_missing: i64,
-    pub documents_failed: i64,
-    pub bytes_total: i64,
-    pub bytes_done: i64,
-    /// Size and SHA-256 of the copied database dump, once copied.
-    pub database_bytes: Option<i64>,
-    pub database_sha256: Option<String>,
-}
-
-pub(crate) fn progress_from_row(row: &AnyRow) -> Result<JobProgress> {
-    Ok(JobProgress {
-        documents_total: row.try_get("documents_total")?,
-        documents_uploaded: row.try_get("documents_uploaded")?,
-        documents_missing: row.try_get("documents_missing")?,
-        documents_failed: row.try_get("documents_failed")?,
-        bytes_total: row.try_get("bytes_total")?,
-        bytes_done: row.try_get("bytes_done")?,
-        database_bytes: row.try_get("database_bytes")?,
-        database_sha256: row.try_get("database_sha256")?,
-    })
 }
 
 /// A document a job still has to try.
@@ -283,7 +257,7 @@ impl Store {
             let (total, after): (i64, i64) =
                 (row.try_get("documents_total")?, row.try_get("processed")?);
             let before = after - (uploaded + missing + failed);
-            crate::webhooks::progress_in(&mut tx, job, (before, after, total)).await?;
+            progress_in(&mut tx, job, (before, after, total)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -303,4 +277,30 @@ impl Store {
             .map(job_from_row)
             .transpose()
     }
+}
+
+/// `job.progress` for each milestone the job's processed documents passed
+/// in one flush (from `before` to `after` of `total`).
+pub(crate) async fn progress_in(
+    tx: &mut Transaction<'static, Any>,
+    job: &JobRecord,
+    (before, after, total): (i64, i64, i64),
+) -> Result<()> {
+    for percent in ferry_domain::webhook::milestones_passed(before, after, total) {
+        record_event_in(
+            tx,
+            &job.tenant,
+            WebhookEvent::JobProgress,
+            json!({
+                "job_id": job.id,
+                "migration_id": job.migration_id,
+                "kind": job.kind.as_str(),
+                "percent": percent,
+                "documents_done": after,
+                "documents_total": total,
+            }),
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -248,3 +248,13 @@ impl Api {
         }
     }
 }
+
+/// `/v1/migrations/{id}…`, with the id checked enough to keep it one path
+/// segment (the server answers 404 for anything that is not a UUID anyway).
+pub fn migration_path(id: &str, rest: &str) -> String {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("/v1/migrations/{id}{rest}")
+}

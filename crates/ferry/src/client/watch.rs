@@ -14,8 +14,8 @@ use reqwest::header::IF_NONE_MATCH;
 use serde_json::Value;
 
 use super::args::Poll;
-use super::commands::migration_path;
 use super::exit::{Exit, Failure, Outcome};
+use super::http::migration_path;
 use super::http::{Api, CallError};
 use super::output::{Out, render};
 

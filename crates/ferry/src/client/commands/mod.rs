@@ -15,6 +15,7 @@ use super::args::{
     RosterCommand,
 };
 use super::exit::{Exit, Outcome};
+pub use super::http::migration_path;
 use super::http::{Api, Problem};
 use super::output::{Out, render};
 use super::{report, watch};
@@ -61,16 +62,6 @@ pub async fn dispatch(api: &Api, out: Out, command: ClientCommand) -> Outcome {
         ClientCommand::Cancel(l) => lifecycle::simple(api, out, &l, "cancel").await,
         ClientCommand::Reopen(l) => lifecycle::simple(api, out, &l, "reopen").await,
     }
-}
-
-/// `/v1/migrations/{id}…`, with the id checked enough to keep it one path
-/// segment (the server answers 404 for anything that is not a UUID anyway).
-pub fn migration_path(id: &str, rest: &str) -> String {
-    let id: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    format!("/v1/migrations/{id}{rest}")
 }
 
 /// Reads a refused upload of `input`. Validation problems print their list
