@@ -18,7 +18,7 @@ pub mod webhook;
 pub use auth::{Permission, Role};
 pub use error::{FieldError, FieldErrors};
 pub use job::{JobKind, JobState};
-pub use migration::{NewMigration, NewMigrationInput};
+pub use migration::{NewMigration, NewMigrationInput, SourceUrl};
 pub use newtypes::{Email, PersonName, Phone, SourceVersion, TenantSlug};
 pub use state::{IllegalTransition, LifecycleEvent, MigrationState};
 pub use webhook::WebhookEvent;

@@ -110,6 +110,19 @@ impl SourceUrl {
     }
 }
 
+impl std::ops::Deref for SourceUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SourceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 string_schema!(
     SourceUrl,
     "A URL the worker reads the source from: file://, s3://, gs://, az://, http:// or https://, no spaces, at most 2048 characters.",

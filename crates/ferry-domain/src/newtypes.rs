@@ -268,6 +268,14 @@ macro_rules! string_newtype {
                 &self.0
             }
         }
+        // A checked string reads as the string it is (`&tenant` where a
+        // `&str` is wanted); it can only be made through `parse`.
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
@@ -534,6 +542,12 @@ impl Ord for SourceVersion {
         self.padded()
             .cmp(&other.padded())
             .then(self.release.unwrap_or(0).cmp(&other.release.unwrap_or(0)))
+    }
+}
+impl std::ops::Deref for SourceVersion {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.raw
     }
 }
 impl fmt::Display for SourceVersion {

@@ -131,21 +131,21 @@ impl From<&MigrationRecord> for MigrationView {
     fn from(m: &MigrationRecord) -> Self {
         MigrationView {
             id: m.id.clone(),
-            tenant: m.tenant.clone(),
-            customer_name: m.customer_name.clone(),
+            tenant: m.tenant.to_string(),
+            customer_name: m.customer_name.to_string(),
             source: SourceView {
-                version: m.source_version.clone(),
-                database_url: m.database_url.clone(),
-                archive_url: m.archive_url.clone(),
+                version: m.source_version.to_string(),
+                database_url: m.database_url.to_string(),
+                archive_url: m.archive_url.to_string(),
             },
             requested_by: PersonView {
-                name: m.requested_by_name.clone(),
-                email: m.requested_by_email.clone(),
+                name: m.requested_by_name.to_string(),
+                email: m.requested_by_email.to_string(),
             },
             migrator: ContactView {
-                name: m.migrator_name.clone(),
-                email: m.migrator_email.clone(),
-                phone: m.migrator_phone.clone(),
+                name: m.migrator_name.to_string(),
+                email: m.migrator_email.to_string(),
+                phone: m.migrator_phone.to_string(),
             },
             state: m.state,
             version: m.version,
@@ -260,7 +260,7 @@ impl From<&JobRecord> for JobView {
         JobView {
             id: j.id.clone(),
             migration_id: j.migration_id.clone(),
-            tenant: j.tenant.clone(),
+            tenant: j.tenant.to_string(),
             kind: j.kind,
             state: j.state,
             attempts: j.attempts,

@@ -3,7 +3,7 @@
 //! never depends on the queue's own bookkeeping.
 
 use ferry_domain::audit::AuditAction;
-use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState, WebhookEvent};
+use ferry_domain::{JobKind, JobState, LifecycleEvent, MigrationState, TenantSlug, WebhookEvent};
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -14,13 +14,13 @@ use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::migrations::{MigrationRecord, transition_in};
 use crate::outbox::{enqueue_in, forget_in};
 use crate::webhooks::record_event_in;
-use crate::{IdempotencyClaim, Result, Store, StoreError, now, parse_col};
+use crate::{IdempotencyClaim, Result, Store, StoreError, now, parse_col, typed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
     pub id: String,
     pub migration_id: String,
-    pub tenant: String,
+    pub tenant: TenantSlug,
     pub kind: JobKind,
     pub state: JobState,
     pub attempts: i64,
@@ -43,7 +43,7 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
     Ok(JobRecord {
         id: row.try_get("id")?,
         migration_id: row.try_get("migration_id")?,
-        tenant: row.try_get("tenant")?,
+        tenant: typed(row, "tenant", TenantSlug::parse)?,
         kind: parse_col(&kind, "jobs.kind")?,
         state: parse_col(&state, "jobs.state")?,
         attempts: row.try_get("attempts")?,
@@ -143,7 +143,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&job.id)
             .bind(&job.migration_id)
-            .bind(&job.tenant)
+            .bind(job.tenant.as_str())
             .bind(job.kind.as_str())
             .bind(job.state.as_str())
             .bind(job.attempts)

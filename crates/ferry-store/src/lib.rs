@@ -24,8 +24,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use sqlx::AnyPool;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditEvent, AuditFilter};
 
@@ -252,6 +252,29 @@ fn parse_col<T: FromStr>(value: &str, column: &str) -> Result<T> {
     value
         .parse()
         .map_err(|_| StoreError::Corrupt(format!("{column} = '{value}'")))
+}
+
+/// Decodes a text column with a domain type's own parser, once, here: a
+/// value the rules refuse is corrupt state, never passed on as a string
+/// for a caller to parse again.
+fn typed<T, E>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    let raw: String = row.try_get(column)?;
+    parse(&raw).map_err(|_| StoreError::Corrupt(format!("{column} = '{raw}'")))
+}
+
+/// [`typed`] for a column that may be NULL.
+fn typed_opt<T, E>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|raw| parse(&raw).map_err(|_| StoreError::Corrupt(format!("{column} = '{raw}'"))))
+        .transpose()
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {

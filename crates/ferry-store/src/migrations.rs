@@ -4,7 +4,10 @@
 //! concurrent requests cannot both move a migration: the loser sees the new
 //! state and gets the lifecycle's 409.
 
-use ferry_domain::{LifecycleEvent, MigrationState, NewMigration, WebhookEvent};
+use ferry_domain::{
+    Email, LifecycleEvent, MigrationState, NewMigration, PersonName, Phone, SourceUrl,
+    SourceVersion, TenantSlug, WebhookEvent,
+};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -12,21 +15,21 @@ use sqlx::{Any, Row, Transaction};
 use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{Idempotent, claim, finish_claim};
 use crate::webhooks::record_event_in;
-use crate::{Page, Result, Store, StoreError, is_unique_violation, now, parse_col};
+use crate::{Page, Result, Store, StoreError, is_unique_violation, now, parse_col, typed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationRecord {
     pub id: String,
-    pub tenant: String,
-    pub customer_name: String,
-    pub source_version: String,
-    pub database_url: String,
-    pub archive_url: String,
-    pub requested_by_name: String,
-    pub requested_by_email: String,
-    pub migrator_name: String,
-    pub migrator_email: String,
-    pub migrator_phone: String,
+    pub tenant: TenantSlug,
+    pub customer_name: PersonName,
+    pub source_version: SourceVersion,
+    pub database_url: SourceUrl,
+    pub archive_url: SourceUrl,
+    pub requested_by_name: PersonName,
+    pub requested_by_email: Email,
+    pub migrator_name: PersonName,
+    pub migrator_email: Email,
+    pub migrator_phone: Phone,
     pub state: MigrationState,
     pub version: i64,
     pub created_at: String,
@@ -51,16 +54,16 @@ pub(crate) fn migration_from_row(row: &AnyRow) -> Result<MigrationRecord> {
     let state: String = row.try_get("state")?;
     Ok(MigrationRecord {
         id: row.try_get("id")?,
-        tenant: row.try_get("tenant")?,
-        customer_name: row.try_get("customer_name")?,
-        source_version: row.try_get("source_version")?,
-        database_url: row.try_get("database_url")?,
-        archive_url: row.try_get("archive_url")?,
-        requested_by_name: row.try_get("requested_by_name")?,
-        requested_by_email: row.try_get("requested_by_email")?,
-        migrator_name: row.try_get("migrator_name")?,
-        migrator_email: row.try_get("migrator_email")?,
-        migrator_phone: row.try_get("migrator_phone")?,
+        tenant: typed(row, "tenant", TenantSlug::parse)?,
+        customer_name: typed(row, "customer_name", PersonName::parse)?,
+        source_version: typed(row, "source_version", SourceVersion::parse)?,
+        database_url: typed(row, "database_url", SourceUrl::parse)?,
+        archive_url: typed(row, "archive_url", SourceUrl::parse)?,
+        requested_by_name: typed(row, "requested_by_name", PersonName::parse)?,
+        requested_by_email: typed(row, "requested_by_email", Email::parse)?,
+        migrator_name: typed(row, "migrator_name", PersonName::parse)?,
+        migrator_email: typed(row, "migrator_email", Email::parse)?,
+        migrator_phone: typed(row, "migrator_phone", Phone::parse)?,
         state: parse_col(&state, "migrations.state")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
@@ -88,16 +91,16 @@ impl Store {
         let now = now();
         let record = MigrationRecord {
             id: id.to_owned(),
-            tenant: new.tenant.to_string(),
-            customer_name: new.customer_name.to_string(),
-            source_version: new.source_version.to_string(),
-            database_url: new.database_url.as_str().to_owned(),
-            archive_url: new.archive_url.as_str().to_owned(),
-            requested_by_name: new.requested_by_name.to_string(),
-            requested_by_email: new.requested_by_email.to_string(),
-            migrator_name: new.migrator_name.to_string(),
-            migrator_email: new.migrator_email.to_string(),
-            migrator_phone: new.migrator_phone.to_string(),
+            tenant: new.tenant.clone(),
+            customer_name: new.customer_name.clone(),
+            source_version: new.source_version.clone(),
+            database_url: new.database_url.clone(),
+            archive_url: new.archive_url.clone(),
+            requested_by_name: new.requested_by_name.clone(),
+            requested_by_email: new.requested_by_email.clone(),
+            migrator_name: new.migrator_name.clone(),
+            migrator_email: new.migrator_email.clone(),
+            migrator_phone: new.migrator_phone.clone(),
             state: MigrationState::Draft,
             version: 1,
             created_at: now.clone(),
@@ -109,16 +112,16 @@ impl Store {
         );
         let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&record.id)
-            .bind(&record.tenant)
-            .bind(&record.customer_name)
-            .bind(&record.source_version)
-            .bind(&record.database_url)
-            .bind(&record.archive_url)
-            .bind(&record.requested_by_name)
-            .bind(&record.requested_by_email)
-            .bind(&record.migrator_name)
-            .bind(&record.migrator_email)
-            .bind(&record.migrator_phone)
+            .bind(record.tenant.as_str())
+            .bind(record.customer_name.as_str())
+            .bind(record.source_version.as_str())
+            .bind(record.database_url.as_str())
+            .bind(record.archive_url.as_str())
+            .bind(record.requested_by_name.as_str())
+            .bind(record.requested_by_email.as_str())
+            .bind(record.migrator_name.as_str())
+            .bind(record.migrator_email.as_str())
+            .bind(record.migrator_phone.as_str())
             .bind(record.state.as_str())
             .bind(record.version)
             .bind(&record.created_at)
@@ -127,7 +130,7 @@ impl Store {
             .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::TenantTaken(record.tenant));
+                return Err(StoreError::TenantTaken(record.tenant.to_string()));
             }
             other => {
                 other?;

@@ -465,14 +465,12 @@ impl Copier {
 
     /// The document's path, where it goes and what it must be.
     fn plan(&self, item: &WorkItem) -> Result<(DocumentPath, Path, Expected), CopyError> {
-        // Stored paths passed the same rules on upload; parsing again keeps
-        // this function safe on its own.
-        let doc = DocumentPath::parse(&item.path)
-            .map_err(|e| CopyError::Permanent(format!("invalid path: {}", e.message)))?;
+        // The store decoded the path with the manifest's rules.
+        let doc = item.path.clone();
         let dst = under(&self.dst_prefix, &doc)?;
         let expected = Expected {
             size: u64::try_from(item.size).ok(),
-            sha256: item.expected_sha256.clone(),
+            sha256: item.expected_sha256.as_ref().map(|h| h.to_string()),
         };
         Ok((doc, dst, expected))
     }

@@ -70,7 +70,33 @@ both_modes!(
     large_rosters_and_drafts_read_back_exactly,
     snapshots_from_before_0010_get_their_positions,
     a_change_and_its_audit_record_commit_together,
+    stored_values_come_back_typed_or_not_at_all,
 );
+
+/// Records leave the store as the domain's types, decoded by the domain's
+/// own parsers: a value the rules refuse (written behind Ferry's back) is
+/// reported as corrupt, never handed on as a string to parse again.
+async fn stored_values_come_back_typed_or_not_at_all(mode: Mode) {
+    let s = store(mode).await;
+    let id = open(&s.store, "typed").await;
+    let m = s.store.get_migration(&id).await.unwrap().unwrap();
+    assert_eq!(m.tenant.as_str(), "typed");
+    let expected = new_migration("typed");
+    assert_eq!(m.migrator_email, expected.migrator_email);
+    assert_eq!(m.source_version, expected.source_version);
+    assert_eq!(m.archive_url, expected.archive_url);
+
+    let mut conn = sqlx::AnyConnection::connect(&s.url).await.unwrap();
+    sqlx::query("UPDATE migrations SET migrator_email = 'not an address' WHERE id = $1")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match s.store.get_migration(&id).await {
+        Err(StoreError::Corrupt(what)) => assert!(what.contains("migrator_email"), "{what}"),
+        other => panic!("a refused stored value must be corrupt, got {other:?}"),
+    }
+}
 
 /// Every mutation appends its audit records in its own transaction: when
 /// the append fails (here: the chain head is gone), the change is rolled

@@ -229,6 +229,21 @@ macro_rules! display_as_str {
 }
 display_as_str!(DocumentId, DocumentPath, Sha256Hex);
 
+// Checked strings read as the strings they are.
+impl std::ops::Deref for DocumentPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Sha256Hex {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@ use std::io::Seek;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use ferry_domain::Email;
 use ferry_domain::Permission;
 use ferry_domain::licensing::{BulkEdit, Draft, apply_bulk_edit, write_assignment_csv};
 use ferry_store::StoreError;
@@ -139,7 +138,7 @@ pub async fn edit_draft(
         &l.catalogue,
         &l.draft.assignments,
         &edit,
-        &l.acting()?,
+        l.acting(),
     )
     .map_err(ApiError::InvalidAssignment)?;
     let version = state
@@ -290,7 +289,7 @@ pub async fn import_csv(
         migration_id: m.id.clone(),
         expected,
         catalogue: load_catalogue(&state, &m.id).await?,
-        acting: Email::parse(&m.migrator_email).map_err(|e| ApiError::Internal(e.message))?,
+        acting: m.migrator_email.clone(),
         limits,
         actor: caller.key_id.clone(),
     };

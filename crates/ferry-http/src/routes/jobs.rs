@@ -43,7 +43,7 @@ pub async fn get_job(
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..16]);
             let rendered = CachedJob {
-                tenant: job.tenant,
+                tenant: job.tenant.to_string(),
                 body: body.into(),
                 etag,
             };

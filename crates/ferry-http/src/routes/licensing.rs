@@ -32,8 +32,8 @@ pub(crate) struct Licensing {
 impl Licensing {
     /// The acting migrator: the migration's migrator contact, who must keep a
     /// licence (API keys carry a role, not a person).
-    pub fn acting(&self) -> Result<Email, ApiError> {
-        Email::parse(&self.migration.migrator_email).map_err(|e| ApiError::Internal(e.message))
+    pub fn acting(&self) -> &Email {
+        &self.migration.migrator_email
     }
 
     pub fn require_draft(&self) -> Result<(), ApiError> {
@@ -54,11 +54,11 @@ pub(crate) async fn load_catalogue(
     state: &AppState,
     migration_id: &str,
 ) -> Result<Catalogue, ApiError> {
-    Ok(match state.store.get_catalogue(migration_id).await? {
-        Some(input) => Catalogue::parse(&input)
-            .map_err(|_| ApiError::Internal("stored catalogue invalid".into()))?,
-        None => Catalogue::default_catalogue(),
-    })
+    Ok(state
+        .store
+        .get_catalogue(migration_id)
+        .await?
+        .unwrap_or_else(Catalogue::default_catalogue))
 }
 
 pub(crate) async fn load_licensing(
@@ -293,7 +293,7 @@ pub async fn put_catalogue(
         .store
         .put_catalogue(
             &l.migration.id,
-            &catalogue.to_input(),
+            &catalogue,
             records::catalogue_changed(
                 &caller.key_id,
                 &l.migration.id,
@@ -418,7 +418,7 @@ pub async fn list_users(
             })?,
     };
     let violations =
-        validate_assignments(&l.roster, &l.catalogue, &l.draft.assignments, &l.acting()?);
+        validate_assignments(&l.roster, &l.catalogue, &l.draft.assignments, l.acting());
     let needle = q.q.as_deref().map(str::to_lowercase);
     let none = Default::default();
     let mut items = Vec::new();

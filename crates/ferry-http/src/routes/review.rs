@@ -3,8 +3,8 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use ferry_domain::Permission;
 use ferry_domain::licensing::{PreflightInput, PreflightReport, Review, review, run_preflight};
-use ferry_domain::{Permission, SourceVersion};
 use ferry_store::StoreError;
 
 use crate::auth::Caller;
@@ -45,19 +45,16 @@ async fn preflight(state: &AppState, l: &Licensing) -> Result<PreflightReport, A
         ferry_tenant::source::probe_source(&l.migration.database_url, t),
         ferry_tenant::source::probe_source(&l.migration.archive_url, t),
     );
-    let version = SourceVersion::parse(&l.migration.source_version)
-        .map_err(|e| ApiError::Internal(e.message))?;
-    let acting = l.acting()?;
     Ok(run_preflight(&PreflightInput {
-        source_version: &version,
+        source_version: &l.migration.source_version,
         min_version: &state.settings.min_source_version,
         roster: &l.roster,
         catalogue: &l.catalogue,
         assignments: &l.draft.assignments,
-        migrator_email: &acting,
+        migrator_email: &l.migration.migrator_email,
         sources_reachable: vec![
-            (l.migration.database_url.clone(), db),
-            (l.migration.archive_url.clone(), archive),
+            (l.migration.database_url.to_string(), db),
+            (l.migration.archive_url.to_string(), archive),
         ],
     }))
 }

@@ -124,7 +124,7 @@ impl Store {
                 )
                 .bind(&id)
                 .bind(&parent.migration_id)
-                .bind(&parent.tenant)
+                .bind(parent.tenant.as_str())
                 .bind(parent.kind.as_str())
                 .bind(&now)
                 .bind(&parent.id)

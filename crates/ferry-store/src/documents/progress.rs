@@ -7,6 +7,7 @@
 //! the same transaction. A redelivered job therefore never counts a document
 //! twice, and counters never go backwards.
 
+use ferry_domain::manifest::{DocumentPath, Sha256Hex};
 use ferry_domain::{JobKind, WebhookEvent};
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
@@ -14,7 +15,7 @@ use sqlx::{Any, Row, Transaction};
 use super::DocumentStatus;
 use crate::jobs::{JOB_COLUMNS, JobProgress, job_from_row};
 use crate::webhooks::record_event_in;
-use crate::{Backend, JobRecord, Result, Store, now};
+use crate::{Backend, JobRecord, Result, Store, now, typed, typed_opt};
 
 /// Outcomes written by one statement. A recorder flush (up to this many)
 /// is one round trip.
@@ -79,9 +80,9 @@ fn outcomes_json(outcomes: &[DocumentOutcome]) -> Result<String> {
 pub struct WorkItem {
     pub document_id: String,
     pub seq: i64,
-    pub path: String,
+    pub path: DocumentPath,
     pub size: i64,
-    pub expected_sha256: Option<String>,
+    pub expected_sha256: Option<Sha256Hex>,
 }
 
 /// What happened to one document.
@@ -145,9 +146,9 @@ impl Store {
                 Ok(WorkItem {
                     document_id: row.try_get("document_id")?,
                     seq: row.try_get("seq")?,
-                    path: row.try_get("path")?,
+                    path: typed(row, "path", DocumentPath::parse)?,
                     size: row.try_get("size")?,
-                    expected_sha256: row.try_get("expected_sha256")?,
+                    expected_sha256: typed_opt(row, "expected_sha256", Sha256Hex::parse)?,
                 })
             })
             .collect()

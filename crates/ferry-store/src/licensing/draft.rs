@@ -3,7 +3,7 @@
 //! migration to `ready` and copies the draft to the committed assignment in
 //! one transaction.
 
-use ferry_domain::licensing::{Assignments, CatalogueInput, Draft};
+use ferry_domain::licensing::{Assignments, Catalogue, CatalogueInput, Draft};
 use sqlx::Row;
 
 use super::{
@@ -26,7 +26,9 @@ pub struct DraftWrite<'a> {
 }
 
 impl Store {
-    pub async fn get_catalogue(&self, migration_id: &str) -> Result<Option<CatalogueInput>> {
+    /// The migration's catalogue as set (`None`: never set), checked by the
+    /// catalogue's rules as it is read.
+    pub async fn get_catalogue(&self, migration_id: &str) -> Result<Option<Catalogue>> {
         let row = sqlx::query("SELECT catalogue FROM licensing WHERE migration_id = $1")
             .bind(migration_id)
             .fetch_optional(&self.pool)
@@ -36,7 +38,12 @@ impl Store {
             .transpose()?
             .flatten()
         {
-            Some(text) => Ok(Some(from_json(&text, "catalogue")?)),
+            Some(text) => {
+                let input: CatalogueInput = from_json(&text, "catalogue")?;
+                let catalogue = Catalogue::parse(&input)
+                    .map_err(|_| StoreError::Corrupt("licensing.catalogue".into()))?;
+                Ok(Some(catalogue))
+            }
             None => Ok(None),
         }
     }
@@ -44,13 +51,13 @@ impl Store {
     pub async fn put_catalogue(
         &self,
         migration_id: &str,
-        catalogue: &CatalogueInput,
+        catalogue: &Catalogue,
         audit: Vec<AuditEvent>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         ensure_row(&mut tx, migration_id).await?;
         sqlx::query("UPDATE licensing SET catalogue = $1 WHERE migration_id = $2")
-            .bind(json(catalogue)?)
+            .bind(json(&catalogue.to_input())?)
             .bind(migration_id)
             .execute(&mut *tx)
             .await?;
