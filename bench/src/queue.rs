@@ -1,7 +1,8 @@
 //! Issue 5, 7b: no-op jobs through apalis-redis, built exactly as Ferry
 //! builds its queue (`ferry_queue::Queue::connect`: connection manager,
 //! `apalis_redis::Config`, the message type) and its worker
-//! (`WorkerBuilder` with `poll_with_interval`, `concurrency`, a `Monitor`),
+//! (`WorkerBuilder` with ferry-worker's own poll strategy, `concurrency`, a
+//! `Monitor`),
 //! against a plain Redis list (`LPUSH` / `BRPOP`, same payload, same number
 //! of consumers) in the same run. Each job carries its enqueue time; the
 //! no-op handler records when it started.
@@ -24,6 +25,7 @@ use apalis_core::task::data::Data;
 use apalis_core::worker::builder::WorkerBuilder;
 use clap::Args;
 use ferry_queue::{JobMessage, Queue, QueueTuning};
+use ferry_worker::poll::ArmedInterval;
 
 use crate::report::{self, NONE, Row, count};
 use crate::{results_path, say, write_results};
@@ -41,7 +43,7 @@ pub struct QueueArgs {
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Idle poll interval, ms (Ferry's `FERRY_QUEUE_POLL_MS` default).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 25)]
     poll_ms: u64,
     /// Enqueue rate of the paced phase, jobs/s.
     #[arg(long, default_value_t = 2000)]
@@ -73,11 +75,6 @@ pub struct QueueArgs {
     #[arg(long)]
     out: Option<PathBuf>,
 }
-
-/// ferry-worker's floor on the embedded queue's poll interval
-/// (`SQLITE_MIN_POLL` there: apalis-sqlite polled faster stalled until its
-/// first heartbeat).
-const SQLITE_MIN_POLL: Duration = Duration::from_millis(100);
 
 /// The targets of issue 5 (7b).
 const MIN_JOBS_PER_SEC: f64 = 2000.0;
@@ -302,7 +299,7 @@ async fn apalis_run(args: &QueueArgs, queue: Queue, poll: Duration) -> Result<Ru
             let storage = $storage;
             monitor.register(move |_restarts| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(poll))
+                    .backend(storage.clone().poll_with_strategy(ArmedInterval::new(poll)))
                     .concurrency(concurrency)
                     .data(data.clone())
                     .build(noop)
@@ -420,7 +417,7 @@ pub async fn run(args: QueueArgs) -> Result<()> {
     let sqlite = Queue::connect(&url, "ferry", QueueTuning::default())
         .await
         .map_err(|e| anyhow!("opening {url}: {e}"))?;
-    let sqlite_poll = Duration::from_millis(args.poll_ms).max(SQLITE_MIN_POLL);
+    let sqlite_poll = Duration::from_millis(args.poll_ms);
     // One producer: in Ferry the outbox's dispatcher is the only process
     // that pushes, one message at a time (with four, apalis-sqlite's push
     // transactions answered "database is locked"). Fewer jobs, paced below
@@ -584,7 +581,8 @@ fn render(args: &QueueArgs, rows: &[Row], load: &str) -> String {
          - apalis-redis: the queue from `ferry_queue::Queue::connect` (Ferry's own code: connection manager \
          with 3 s timeouts, `apalis_redis::Config` with Ferry's queue name, heartbeat 5 s × 3, other settings \
          apalis's defaults, e.g. batches of 10), a unique namespace, and one worker built as `ferry-worker` \
-         builds it: `WorkerBuilder` + `poll_with_interval({} ms)` + `concurrency({})` under a `Monitor`. The \
+         builds it: `WorkerBuilder` + `poll_with_strategy(ArmedInterval::new({} ms))` (ferry-worker's \
+         `poll.rs`) + `concurrency({})` under a `Monitor`. The \
          handler is a no-op that records its start time. The message is Ferry's `JobMessage`; its `job_id` \
          carries the phase, the sequence number and the enqueue time (µs since the epoch, taken just before \
          the push).\n\
@@ -595,8 +593,9 @@ fn render(args: &QueueArgs, rows: &[Row], load: &str) -> String {
          enqueue at {} jobs/s in all; latency = start − enqueue per job. The p99 target is judged on the paced \
          run (no backlog): in the burst, latency is dominated by the queue of not-yet-started jobs.\n\
          - apalis-sqlite: the embedded mode's queue, built by the same `Queue::connect` on a fresh SQLite \
-         file, and the same worker, polling every max({} ms, {} ms): ferry-worker never polls apalis-sqlite \
-         faster than {} ms, because at 25–40 ms it took its first job only at its first heartbeat. One \
+         file, and the same worker, polling every {} ms (until issue 18 it was held to 100 ms or more: \
+         apalis-core's interval lost a tick now and then and the worker slept to its next heartbeat; \
+         `ArmedInterval` fixed that). One \
          producer (Ferry's outbox dispatcher is the only one that pushes), {} jobs per phase, the paced run \
          at {} jobs/s: its capacity is some 250 jobs/s on this machine (the burst row), and an embedded \
          Ferry starts a handful of jobs (starts and batches) a minute.\n\
@@ -604,7 +603,7 @@ fn render(args: &QueueArgs, rows: &[Row], load: &str) -> String {
          start on a quiet `all-in-one` is; the target is on the slowest.\n\
          - The bench process (producers and worker), Redis and other work share the machine's 2 cores.\n",
         args.poll_ms, args.concurrency, args.concurrency, args.producers, args.rate,
-        args.poll_ms, SQLITE_MIN_POLL.as_millis(), SQLITE_MIN_POLL.as_millis(),
+        args.poll_ms,
         count(args.sqlite_jobs), args.sqlite_rate,
         args.idle_rounds, args.idle_secs
     ));

@@ -6,6 +6,7 @@
 //! already finished is acknowledged without running again.
 
 mod handler;
+pub mod poll;
 pub mod sweep;
 pub mod transfer;
 pub mod upload;
@@ -60,12 +61,6 @@ pub struct WorkerSettings {
     /// Webhook delivery (see `webhooks`).
     pub webhooks: webhooks::WebhookSettings,
 }
-
-/// apalis-sqlite 1.0 polled at 25 or 40 ms took its first job only at the
-/// first heartbeat (≈ 5 s after the worker started, measured with the
-/// transfer benchmark's fresh servers), at 50 and 100 ms at once; the
-/// embedded queue is therefore polled no faster than this.
-const SQLITE_MIN_POLL: Duration = Duration::from_millis(100);
 
 /// A worker name unique to this start: apalis-redis re-enqueues a dead
 /// worker's jobs only if a restarted worker does not reuse its name.
@@ -132,14 +127,18 @@ pub async fn run(
     // The two backends are different types; the worker is built the same way
     // for each.
     macro_rules! register {
-        ($storage:expr, $min_poll:expr) => {{
+        ($storage:expr) => {{
             let storage = $storage;
             let deps = deps.clone();
             let concurrency = settings.concurrency;
-            let poll = settings.poll_interval.max($min_poll);
+            let poll = settings.poll_interval;
             monitor.register(move |_restarts| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(poll))
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(poll::ArmedInterval::new(poll)),
+                    )
                     .concurrency(concurrency)
                     .data(deps.clone())
                     .build(handler::handle)
@@ -147,8 +146,8 @@ pub async fn run(
         }};
     }
     let monitor = match queue {
-        Queue::Sqlite(s) => register!(s, SQLITE_MIN_POLL),
-        Queue::Redis(s) => register!(s, Duration::ZERO),
+        Queue::Sqlite(s) => register!(s),
+        Queue::Redis(s) => register!(s),
     };
     let result = monitor.run_with_signal(signal).await;
     shutdown.cancel();
