@@ -20,4 +20,4 @@ pub use cancel::{CancelError, cancel};
 pub use dispatch::{DispatchSettings, Dispatcher};
 pub use import::{ImportError, import_csv};
 pub use roster::{RosterError, upload_roster};
-pub use start::{StartError, start};
+pub use start::{StartError, precopy, start};

@@ -41,3 +41,25 @@ pub async fn start(
     }
     Ok(claim)
 }
+
+/// Starts a pre-copy (issue 15): the documents are copied while the source
+/// stays live; the migration's state and freeze do not change. The same
+/// queue check as a start: a pre-copy no worker hears of would only sit in
+/// the outbox, and the migrator is better told now.
+pub async fn precopy(
+    dispatcher: &Dispatcher,
+    req: StartRequest<'_>,
+    render: impl FnOnce(&Started) -> (u16, String),
+) -> Result<IdempotencyClaim<Started>, StartError> {
+    dispatcher
+        .queue()
+        .ping(dispatcher.settings().queue_timeout)
+        .await
+        .map_err(StartError::QueueUnavailable)?;
+    let claim = dispatcher.store().start_precopy(req, render).await?;
+    if let IdempotencyClaim::Fresh(started) = &claim {
+        tracing::info!(migration_id = %started.migration.id, job_id = %started.job.id, "pre-copy started");
+        dispatcher.kick();
+    }
+    Ok(claim)
+}

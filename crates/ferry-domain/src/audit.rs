@@ -62,6 +62,12 @@ pub enum AuditAction {
     SourceUnfrozen,
     #[serde(rename = "job.cancelled")]
     JobCancelled,
+    /// A pre-copy was started (the source stays live).
+    #[serde(rename = "precopy.started")]
+    PrecopyStarted,
+    /// The cutover removed documents the manifest no longer lists.
+    #[serde(rename = "documents.removed")]
+    DocumentsRemoved,
     #[serde(rename = "key.created")]
     KeyCreated,
     #[serde(rename = "key.revoked")]
@@ -69,7 +75,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 19] = [
         Self::MigrationCreated,
         Self::RosterUploaded,
         Self::CatalogueChanged,
@@ -85,6 +91,8 @@ impl AuditAction {
         Self::SourceFrozen,
         Self::SourceUnfrozen,
         Self::JobCancelled,
+        Self::PrecopyStarted,
+        Self::DocumentsRemoved,
         Self::KeyCreated,
         Self::KeyRevoked,
     ];
@@ -106,6 +114,8 @@ impl AuditAction {
             Self::SourceFrozen => "source.frozen",
             Self::SourceUnfrozen => "source.unfrozen",
             Self::JobCancelled => "job.cancelled",
+            Self::PrecopyStarted => "precopy.started",
+            Self::DocumentsRemoved => "documents.removed",
             Self::KeyCreated => "key.created",
             Self::KeyRevoked => "key.revoked",
         }

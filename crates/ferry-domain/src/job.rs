@@ -14,6 +14,10 @@ pub enum JobKind {
     Upload,
     /// Retry of the documents that were missing or failed.
     Recovery,
+    /// A copy of the documents while the source is live (no freeze, no
+    /// database dump, no lifecycle move), so the cutover's upload only
+    /// copies what changed since.
+    Precopy,
 }
 
 /// A job's progress through the queue and the worker.
@@ -37,6 +41,7 @@ impl JobKind {
         match self {
             Self::Upload => "upload",
             Self::Recovery => "recovery",
+            Self::Precopy => "precopy",
         }
     }
 }
@@ -82,7 +87,10 @@ macro_rules! text_enum {
         }
     };
 }
-text_enum!(JobKind, [JobKind::Upload, JobKind::Recovery]);
+text_enum!(
+    JobKind,
+    [JobKind::Upload, JobKind::Recovery, JobKind::Precopy]
+);
 text_enum!(JobState, JobState::ALL);
 
 impl JobKind {
@@ -99,6 +107,20 @@ impl JobKind {
             }
             _ => None,
         }
+    }
+
+    /// Whether a pre-copy may run on a migration in `state`: while it is
+    /// prepared (`draft`, `ready`), before the cutover freezes the source.
+    pub fn precopy_allowed(state: crate::MigrationState) -> bool {
+        matches!(
+            state,
+            crate::MigrationState::Draft | crate::MigrationState::Ready
+        )
+    }
+
+    /// Whether the job freezes the source and copies the database dump.
+    pub fn freezes(self) -> bool {
+        !matches!(self, Self::Precopy)
     }
 }
 
@@ -127,6 +149,17 @@ mod tests {
             Some(JobKind::Recovery)
         );
         assert_eq!(JobKind::for_start(MigrationState::Completed), None);
+    }
+
+    #[test]
+    fn precopy_only_before_the_cutover_and_never_frozen() {
+        for state in MigrationState::ALL {
+            let allowed = matches!(state, MigrationState::Draft | MigrationState::Ready);
+            assert_eq!(JobKind::precopy_allowed(state), allowed, "{state:?}");
+        }
+        assert!(!JobKind::Precopy.freezes());
+        assert!(JobKind::Upload.freezes() && JobKind::Recovery.freezes());
+        assert_eq!("precopy".parse::<JobKind>(), Ok(JobKind::Precopy));
     }
 
     #[test]

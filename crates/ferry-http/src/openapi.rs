@@ -10,7 +10,8 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::routes::{
-    assignments, audit, documents, health, jobs, keys, licensing, migrations, review, webhooks,
+    assignments, audit, documents, health, jobs, keys, licensing, migrations, precopy, review,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -70,6 +71,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(migrations::reopen_migration)
                 .service(migrations::complete_migration)
                 .service(migrations::start_migration)
+                .service(precopy::start_precopy)
+                .service(precopy::get_precopy)
                 .service(migrations::list_migration_jobs)
                 .service(licensing::put_roster)
                 .service(licensing::list_users)

@@ -98,6 +98,12 @@ pub enum ApiError {
     ManifestLocked(MigrationState),
     #[error("nothing to do: no document is missing or failed")]
     NothingToDo,
+    #[error("nothing to copy: every manifest document is in the tenant store already")]
+    NothingToCopy,
+    #[error(
+        "a pre-copy runs while the migration is draft or ready; it is {0} (start it to cut over)"
+    )]
+    PrecopyNotAllowed(MigrationState),
     #[error("job {0} is still queued or running; cancel it or wait for it to end")]
     JobActive(String),
     #[error("job {0} has already ended")]
@@ -147,6 +153,8 @@ impl ApiError {
             ApiError::NotEditable(_) => "not_editable",
             ApiError::ManifestLocked(_) => "manifest_locked",
             ApiError::NothingToDo => "nothing_to_do",
+            ApiError::NothingToCopy => "nothing_to_copy",
+            ApiError::PrecopyNotAllowed(_) => "precopy_not_allowed",
             ApiError::JobActive(_) => "job_active",
             ApiError::JobEnded(_) => "job_ended",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -241,6 +249,8 @@ impl ResponseError for ApiError {
             | ApiError::NotEditable(_)
             | ApiError::ManifestLocked(_)
             | ApiError::NothingToDo
+            | ApiError::NothingToCopy
+            | ApiError::PrecopyNotAllowed(_)
             | ApiError::JobActive(_)
             | ApiError::JobEnded(_)
             | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
@@ -299,6 +309,8 @@ impl From<StoreError> for ApiError {
             StoreError::Transition(t) => ApiError::Transition(t),
             StoreError::JobActive(id) => ApiError::JobActive(id),
             StoreError::NothingToDo => ApiError::NothingToDo,
+            StoreError::NothingToCopy => ApiError::NothingToCopy,
+            StoreError::PrecopyNotAllowed(s) => ApiError::PrecopyNotAllowed(s),
             StoreError::NotFound => ApiError::NotFound("migration"),
             StoreError::VersionMismatch { .. } => ApiError::ConcurrentChange,
             other => ApiError::Internal(other.to_string()),

@@ -188,6 +188,12 @@ impl Store {
             let state: String = row.try_get("state")?;
             return Ok(ManifestOpen::Locked(parse_col(&state, "migrations.state")?));
         }
+        // A pre-copy reads the ledger this rewrites.
+        if let Some(active) = crate::jobs::active_job_in(&mut tx, migration_id).await? {
+            return Err(StoreError::JobActive(active));
+        }
+        // What earlier manifests copied stays known (see `precopy.rs`).
+        crate::precopy::stash_copies_in(&mut tx, migration_id).await?;
         sqlx::query("DELETE FROM documents WHERE migration_id = $1")
             .bind(migration_id)
             .execute(&mut *tx)
@@ -291,7 +297,11 @@ impl ManifestWriter {
         Ok(())
     }
 
-    pub async fn commit(self) -> Result<ManifestSummary> {
+    /// Keeps the copies the new manifest describes unchanged (see
+    /// `precopy::keep_unchanged_in`) and commits.
+    pub async fn commit(mut self) -> Result<ManifestSummary> {
+        crate::precopy::keep_unchanged_in(&mut self.tx, &self.migration_id, &self.updated_at)
+            .await?;
         self.tx.commit().await?;
         Ok(ManifestSummary {
             documents: self.next_seq,

@@ -117,41 +117,22 @@ impl Store {
         if kind == JobKind::Recovery && !has_retryable_in(&mut tx, req.migration_id).await? {
             return Err(StoreError::NothingToDo);
         }
+        if before == MigrationState::Ready {
+            // The cutover: documents a pre-copy found missing or could not
+            // copy are tried again (the live source may have them now).
+            sqlx::query(
+                "UPDATE documents SET status = 'pending', reason = NULL \
+                 WHERE migration_id = $1 AND status <> 'uploaded' AND status IN ('missing', 'failed')",
+            )
+            .bind(req.migration_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         let migration =
             transition_in(&mut tx, req.migration_id, LifecycleEvent::Start, None).await?;
         let now = now();
         record_freeze(&mut tx, &migration.id, kind, req.started_by, &now).await?;
-        let job = JobRecord {
-            id: req.job_id.to_owned(),
-            migration_id: migration.id.clone(),
-            tenant: migration.tenant.clone(),
-            kind,
-            state: JobState::Queued,
-            attempts: 0,
-            worker_id: None,
-            last_error: None,
-            created_at: now.clone(),
-            updated_at: now,
-            started_at: None,
-            finished_at: None,
-            progress: JobProgress::default(),
-        };
-        let sql = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL, \
-             0, 0, 0, 0, 0, 0, NULL, NULL)"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&job.id)
-            .bind(&job.migration_id)
-            .bind(job.tenant.as_str())
-            .bind(job.kind.as_str())
-            .bind(job.state.as_str())
-            .bind(job.attempts)
-            .bind(&job.created_at)
-            .bind(&job.updated_at)
-            .execute(&mut *tx)
-            .await?;
-        enqueue_in(&mut tx, &job.id).await?;
+        let job = insert_job_in(&mut tx, &migration, kind, req.job_id, &now).await?;
         let started = Started { migration, job };
         if let Some(idem) = &req.idem {
             let (status, body) = render(&started);
@@ -360,7 +341,49 @@ async fn is_batch_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: &str) -
 
 /// The id of the migration's queued or running job, if any. Batches of a
 /// split job do not count: they follow their parent (see `cancel_job`).
-async fn active_job_in(
+/// Inserts a queued job of `kind` for `migration` and its dispatch record.
+pub(crate) async fn insert_job_in(
+    tx: &mut Transaction<'static, Any>,
+    migration: &MigrationRecord,
+    kind: JobKind,
+    job_id: &str,
+    now: &str,
+) -> Result<JobRecord> {
+    let job = JobRecord {
+        id: job_id.to_owned(),
+        migration_id: migration.id.clone(),
+        tenant: migration.tenant.clone(),
+        kind,
+        state: JobState::Queued,
+        attempts: 0,
+        worker_id: None,
+        last_error: None,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+        started_at: None,
+        finished_at: None,
+        progress: JobProgress::default(),
+    };
+    let sql = format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, NULL, NULL, \
+         0, 0, 0, 0, 0, 0, NULL, NULL)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&job.id)
+        .bind(&job.migration_id)
+        .bind(job.tenant.as_str())
+        .bind(job.kind.as_str())
+        .bind(job.state.as_str())
+        .bind(job.attempts)
+        .bind(&job.created_at)
+        .bind(&job.updated_at)
+        .execute(&mut **tx)
+        .await?;
+    enqueue_in(tx, &job.id).await?;
+    Ok(job)
+}
+
+pub(crate) async fn active_job_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     migration_id: &str,
 ) -> Result<Option<String>> {
@@ -374,7 +397,7 @@ async fn active_job_in(
     Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
 
-async fn transition_before(
+pub(crate) async fn transition_before(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     migration_id: &str,
 ) -> Result<MigrationState> {

@@ -17,6 +17,7 @@ mod keys;
 mod licensing;
 mod migrations;
 pub mod outbox;
+mod precopy;
 mod stats;
 mod webhooks;
 
@@ -49,6 +50,7 @@ pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::{DraftImport, DraftWrite, ImportRecord, attach_entries};
 pub use migrations::{MigrationFilter, MigrationRecord};
 pub use outbox::{Dispatch, DispatchLimits};
+pub use precopy::PrecopyStatus;
 pub use stats::Stats;
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
@@ -80,6 +82,10 @@ pub enum StoreError {
     JobActive(String),
     #[error("no missing or failed document is left to recover")]
     NothingToDo,
+    #[error("every manifest document is in the tenant store already")]
+    NothingToCopy,
+    #[error("a pre-copy runs while the migration is draft or ready, not {0}")]
+    PrecopyNotAllowed(ferry_domain::MigrationState),
     #[error("not found")]
     NotFound,
     #[error("the record changed since version {expected}")]

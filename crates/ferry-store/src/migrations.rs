@@ -212,6 +212,26 @@ impl Store {
     }
 }
 
+/// The migration, read inside `tx` after locking its row (a no-op `UPDATE`,
+/// which both databases accept): a start or a manifest replacement that
+/// comes meanwhile waits for `tx`.
+pub(crate) async fn locked_migration_in(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+) -> Result<MigrationRecord> {
+    sqlx::query("UPDATE migrations SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let sql = format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    migration_from_row(&row)
+}
+
 /// Loads, checks and applies `event` inside `tx`. With `expected_version`, the
 /// caller's view must still be current (`If-Match`).
 pub(crate) async fn transition_in(

@@ -140,6 +140,8 @@ async fn take(
 /// or `cancelled` when the migration was cancelled meanwhile).
 pub async fn run_job(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState> {
     match job.kind {
-        JobKind::Upload | JobKind::Recovery => crate::upload::run(deps, job).await,
+        JobKind::Upload | JobKind::Recovery | JobKind::Precopy => {
+            crate::upload::run(deps, job).await
+        }
     }
 }

@@ -35,6 +35,7 @@ mod archive;
 mod lanes;
 mod local_target;
 mod recorder;
+mod removals;
 mod staging;
 mod throttle;
 
@@ -117,10 +118,16 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     }
     let dump = match job.kind {
         JobKind::Upload => Some(locate_dump(&migration.database_url, &migration.tenant).await?),
-        JobKind::Recovery => None,
+        // A pre-copy runs while the source is live: its dump is only
+        // consistent under the freeze, so the cutover copies it.
+        JobKind::Recovery | JobKind::Precopy => None,
     };
     let dump_size = dump.as_ref().map_or(0, |d| d.size);
     store.set_job_scope(job, to_i64(dump_size)).await?;
+    if job.kind == JobKind::Upload {
+        // The cutover: copies the manifest no longer describes go first.
+        removals::remove_stale(deps, job, tenant_store(deps).as_ref()).await?;
+    }
     if let (Some(size), Some(dispatcher)) = (deps.transfer.batch_documents, &deps.dispatcher) {
         if let Some(dump) = dump {
             copy_dump(deps, job, dump, &CopyOptions::default()).await?;

@@ -14,7 +14,7 @@ use crate::cluster;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster::{Cluster, Doc, generate, small_docs, wait_job};
+use cluster::{Cluster, Doc, generate, sha256_many, small_docs, wait_job};
 
 const KILLS: usize = 10;
 
@@ -84,6 +84,104 @@ async fn killed_workers_lose_no_batched_outcome_and_count_none_twice() {
     .await;
 }
 
+/// Issue 15: a pre-copy killed (SIGKILL) mid-way is taken up again and
+/// copies each document once, the source never frozen; run again, it copies
+/// only what the source gained; the cutover then copies the dump and what is
+/// still missing, never the pre-copied documents again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_precopy_resumes_and_the_cutover_copies_only_the_rest() {
+    let mut rng = Rng::new();
+    let env = [
+        ("FERRY_TRANSFER_CONCURRENCY", "3"),
+        ("FERRY_TRANSFER_MAX_BYTES_PER_SEC", "6000000"),
+        ("FERRY_UPLOAD_BATCH_DOCUMENTS", "0"),
+    ];
+    let mut c = Cluster::start(&env).await;
+    let docs = generate(100, 25);
+    let absent: Vec<&cluster::Doc> = docs.iter().filter(|d| !d.present).collect();
+    assert_eq!(absent.len(), 2);
+    let id = c.prepare("precrash", &docs, false).await;
+    let started = c.post(&format!("/v1/migrations/{id}/precopy")).await;
+    let job_id = started["job"]["id"].as_str().unwrap().to_owned();
+    let (mut worker, _) = kill_workers(&mut c, &job_id, 3, &mut rng).await;
+    let job = wait_job(&c, &job_id, Duration::from_secs(120), |_| {}).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
+    assert_eq!(job["progress"]["documents_uploaded"], 98, "{job}");
+    assert_eq!(job["progress"]["documents_missing"], 2, "{job}");
+    let freeze = c.get(&format!("/v1/migrations/{id}/freeze")).await;
+    assert_eq!(freeze["frozen"], false, "{freeze}");
+    assert!(
+        freeze["since"].is_null(),
+        "a pre-copy never freezes: {freeze}"
+    );
+    assert_eq!(
+        c.get(&format!("/v1/migrations/{id}")).await["state"],
+        "draft"
+    );
+    let tenant_docs = c.path("tenants/precrash/documents");
+    let src_docs = c.path("source/documents");
+    let same = |d: &cluster::Doc| {
+        let (a, b) = (tenant_docs.join(&d.path), src_docs.join(&d.path));
+        let shas = sha256_many(&[a.clone(), b.clone()]);
+        shas.contains_key(&a) && shas.get(&a) == shas.get(&b)
+    };
+    assert!(
+        docs.iter().filter(|d| d.present).all(same),
+        "pre-copied byte for byte"
+    );
+
+    // The source gains one of the two; a second pre-copy copies just that.
+    let gained = absent[0];
+    let i = docs.iter().position(|d| d.id == gained.id).unwrap();
+    let file = src_docs.join(&gained.path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, cluster::content(i as u64, gained.size as usize)).unwrap();
+    let again = c.post(&format!("/v1/migrations/{id}/precopy")).await;
+    let again_id = again["job"]["id"].as_str().unwrap().to_owned();
+    let job = wait_job(&c, &again_id, Duration::from_secs(60), |_| {}).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
+    assert_eq!(
+        job["progress"]["documents_total"], 2,
+        "only what was left: {job}"
+    );
+    assert_eq!(job["progress"]["documents_uploaded"], 1, "{job}");
+
+    // The cutover: the dump and the one document still missing, nothing else.
+    c.post(&format!("/v1/migrations/{id}/commit")).await;
+    let cut = c.post(&format!("/v1/migrations/{id}/start")).await;
+    let cut_id = cut["job"]["id"].as_str().unwrap().to_owned();
+    let job = wait_job(&c, &cut_id, Duration::from_secs(60), |_| {}).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
+    assert_eq!(job["progress"]["documents_total"], 1, "{job}");
+    assert_eq!(job["progress"]["documents_missing"], 1, "{job}");
+    assert_eq!(
+        job["progress"]["bytes_done"],
+        3 * 1024 * 1024 + 5,
+        "the dump only: {job}"
+    );
+    assert_eq!(
+        c.get(&format!("/v1/migrations/{id}")).await["state"],
+        "uploaded"
+    );
+    let present: Vec<&cluster::Doc> = docs
+        .iter()
+        .filter(|d| d.present || d.id == gained.id)
+        .collect();
+    assert!(
+        present.iter().all(|d| same(d)),
+        "the tenant matches the source"
+    );
+    let csv = c.text(&format!("/v1/migrations/{id}/documents.csv")).await;
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), docs.len(), "every manifest row once");
+    assert_eq!(rows.iter().filter(|r| &r[3] == "uploaded").count(), 99);
+    assert_eq!(rows.iter().filter(|r| &r[3] == "missing").count(), 1);
+    assert!(worker.terminate(Duration::from_secs(15)).is_some());
+}
+
 async fn crash_run(tenant: &str, extra: &[(&'static str, &str)]) {
     crash_run_with(tenant, extra, generate(300, 25), KILLS).await;
 }
@@ -143,6 +241,46 @@ async fn crash_run_with(
         })
     };
 
+    let (worker, attempts_seen) = kill_workers(&mut c, &job_id, kills_wanted, &mut rng).await;
+
+    let job = wait_job(&c, &job_id, Duration::from_secs(120), |_| {}).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
+    if !split {
+        assert!(
+            job["attempts"].as_i64().unwrap() > kills_wanted as i64,
+            "every kill cost an attempt: {job}"
+        );
+    }
+    assert!(attempts_seen >= kills_wanted);
+    poller.await.unwrap();
+    c.verify(tenant, &migration_id, &job_id, &docs).await;
+
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() > 10, "the dashboard saw the run");
+    for pair in seen.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].0 && pair[1].1 >= pair[0].1,
+            "progress went backwards: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let mut worker = worker;
+    assert!(
+        worker.terminate(Duration::from_secs(15)).is_some(),
+        "the last worker stops on SIGTERM"
+    );
+}
+
+/// Starts worker processes and kills each (SIGKILL) at a random moment of
+/// `job_id`'s work, `kills_wanted` times; the last worker, still running,
+/// and how many times a worker was seen running the job.
+async fn kill_workers(
+    c: &mut Cluster,
+    job_id: &str,
+    kills_wanted: usize,
+    rng: &mut Rng,
+) -> (ferry_tests::processes::FerryProcess, usize) {
     let mut worker = c.worker().await;
     let mut kills = 0;
     let mut attempts_seen = 0;
@@ -186,31 +324,5 @@ async fn crash_run_with(
         );
         worker = c.worker().await;
     }
-
-    let job = wait_job(&c, &job_id, Duration::from_secs(120), |_| {}).await;
-    assert_eq!(job["state"], "succeeded", "{job}\n{}", worker.output());
-    if !split {
-        assert!(
-            job["attempts"].as_i64().unwrap() > kills_wanted as i64,
-            "every kill cost an attempt: {job}"
-        );
-    }
-    assert!(attempts_seen >= kills_wanted);
-    poller.await.unwrap();
-    c.verify(tenant, &migration_id, &job_id, &docs).await;
-
-    let seen = seen.lock().unwrap();
-    assert!(seen.len() > 10, "the dashboard saw the run");
-    for pair in seen.windows(2) {
-        assert!(
-            pair[1].0 >= pair[0].0 && pair[1].1 >= pair[0].1,
-            "progress went backwards: {:?} then {:?}",
-            pair[0],
-            pair[1]
-        );
-    }
-    assert!(
-        worker.terminate(Duration::from_secs(15)).is_some(),
-        "the last worker stops on SIGTERM"
-    );
+    (worker, attempts_seen)
 }

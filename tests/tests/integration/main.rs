@@ -10,6 +10,7 @@ mod authz;
 mod cli;
 mod cluster;
 mod crash;
+mod cutover;
 mod deploy;
 mod dispatch;
 mod estimate;

@@ -445,10 +445,34 @@ pub async fn start_migration(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    run_start(&req, &caller, &state, &id, StartKind::Start).await
+}
+
+/// Which use case a start-like call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartKind {
+    /// `POST …/start`: upload (the cutover) or recovery.
+    Start,
+    /// `POST …/precopy`.
+    Precopy,
+}
+
+/// A start or a pre-copy: the same checks, idempotency and answer (202 with
+/// the job to poll).
+pub(crate) async fn run_start(
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+    kind: StartKind,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OperateMigration)?;
-    let m = visible_migration(&state, &caller, &id).await?;
-    let idem = idempotency_key(&req, m.id.as_bytes())?;
-    let operation = format!("start:{}", m.id);
+    let m = visible_migration(state, caller, id).await?;
+    let idem = idempotency_key(req, m.id.as_bytes())?;
+    let operation = match kind {
+        StartKind::Start => format!("start:{}", m.id),
+        StartKind::Precopy => format!("precopy:{}", m.id),
+    };
     let idem_ref = idem.as_ref().map(|(key, hash)| Idempotent {
         api_key_id: &caller.key_id,
         operation: &operation,
@@ -463,14 +487,17 @@ pub async fn start_migration(
         idem: idem_ref,
         only: None,
     };
-    let claim = ferry_app::start(&state.dispatcher, req, |s| {
+    let render = |s: &ferry_store::Started| {
         let view = StartView {
             migration: MigrationView::from(&s.migration),
             job: JobView::from(&s.job),
         };
         (202, serde_json::to_string(&view).unwrap_or_default())
-    })
-    .await?;
+    };
+    let claim = match kind {
+        StartKind::Start => ferry_app::start(&state.dispatcher, req, render).await?,
+        StartKind::Precopy => ferry_app::precopy(&state.dispatcher, req, render).await?,
+    };
     match claim {
         IdempotencyClaim::Fresh(s) => Ok(HttpResponse::Accepted()
             .insert_header((header::LOCATION, format!("/v1/jobs/{}", s.job.id)))

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod keys;
 pub mod licensing;
 pub mod migrations;
+pub mod precopy;
 pub mod review;
 pub mod ui;
 pub mod webhooks;

@@ -97,13 +97,16 @@ pub struct DocumentOutcome {
 }
 
 /// The documents a job of `kind` works on, before it recorded them: an upload
-/// takes the pending ones, a recovery the missing and failed ones.
+/// takes the pending ones, a recovery the missing and failed ones, a
+/// pre-copy everything not copied yet (it may run again after a manifest
+/// change or a source that gained a document).
 /// (`status <> 'uploaded'` lets SQLite use the partial index
 /// `documents_open`; PostgreSQL proves it from the rest.)
 fn work_condition(kind: JobKind) -> &'static str {
     match kind {
         JobKind::Upload => "status <> 'uploaded' AND status = 'pending'",
         JobKind::Recovery => "status <> 'uploaded' AND status IN ('missing', 'failed')",
+        JobKind::Precopy => "status <> 'uploaded'",
     }
 }
 

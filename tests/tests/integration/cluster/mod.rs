@@ -166,6 +166,19 @@ impl Cluster {
     /// migration for it, makes it ready, uploads the manifest (with SHA-256
     /// for every other document) and starts it; the started answer.
     pub async fn start_upload(&self, tenant: &str, docs: &[Doc]) -> (String, Value) {
+        let id = self.prepare(tenant, docs, true).await;
+        let started = self
+            .send(
+                self.client
+                    .post(format!("{}/v1/migrations/{id}/start", self.base)),
+            )
+            .await;
+        (id, started)
+    }
+
+    /// [`Cluster::start_upload`] up to the start: the migration id, `ready`
+    /// (or, without `commit`, a draft) with its manifest.
+    pub async fn prepare(&self, tenant: &str, docs: &[Doc], commit: bool) -> String {
         let src = self.path("source");
         std::fs::create_dir_all(src.join("documents")).unwrap();
         std::fs::write(src.join("db.dump"), content(7, 3 * 1024 * 1024 + 5)).unwrap();
@@ -206,11 +219,13 @@ impl Cluster {
             .await;
         let id = m["id"].as_str().unwrap().to_owned();
         ferry_tests::prepare_draft(&self.client, &self.base, &self.key, &id).await;
-        self.send(
-            self.client
-                .post(format!("{}/v1/migrations/{id}/commit", self.base)),
-        )
-        .await;
+        if commit {
+            self.send(
+                self.client
+                    .post(format!("{}/v1/migrations/{id}/commit", self.base)),
+            )
+            .await;
+        }
         let stored = self
             .send(
                 self.client
@@ -220,13 +235,13 @@ impl Cluster {
             )
             .await;
         assert_eq!(stored["documents"], docs.len());
-        let started = self
-            .send(
-                self.client
-                    .post(format!("{}/v1/migrations/{id}/start", self.base)),
-            )
-            .await;
-        (id, started)
+        id
+    }
+
+    /// POSTs `path` (no body); the answer, which must be a success.
+    pub async fn post(&self, path: &str) -> Value {
+        self.send(self.client.post(format!("{}{path}", self.base)))
+            .await
     }
 
     /// Checks the end state of an upload of `docs` to `tenant`: the

@@ -1,0 +1,242 @@
+//! Pre-copy and cutover (issue 15): documents copied while the source is
+//! live, a manifest replaced as the source changes, and what the cutover
+//! removes from the tenant store.
+//!
+//! A pre-copy is a job like an upload without the lifecycle move, the
+//! freeze and the database dump ([`Store::start_precopy`]). Replacing the
+//! manifest afterwards (`Store::open_manifest`) keeps every copy the new
+//! manifest still describes with the same path, size and SHA-256 as
+//! `uploaded`, so the cutover neither reads nor writes it again; the copies
+//! it no longer describes wait in `tenant_objects` until the cutover removes
+//! them ([`Store::pending_removals`], [`Store::record_removals`]).
+
+use ferry_domain::JobKind;
+use ferry_domain::audit::AuditAction;
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
+
+use crate::audit::{AuditEvent, append_in};
+use crate::jobs::{
+    JOB_COLUMNS, Started, active_job_in, insert_job_in, job_from_row, transition_before,
+};
+use crate::migrations::locked_migration_in;
+use crate::{IdempotencyClaim, JobRecord, Result, StartRequest, Store, StoreError, now};
+
+/// The last pre-copy of a migration and what the tenant store holds now.
+#[derive(Debug, Clone)]
+pub struct PrecopyStatus {
+    pub job: JobRecord,
+    /// Manifest documents already in the tenant store (the ledger's
+    /// `uploaded` rows), whichever job copied them.
+    pub documents_in_store: i64,
+    pub bytes_in_store: i64,
+}
+
+impl Store {
+    /// Records a queued pre-copy job and its dispatch record: allowed while
+    /// the migration is `draft` or `ready`, no other job of it is queued or
+    /// running, and a manifest document is not in the tenant store yet. The
+    /// migration's state and freeze do not change.
+    pub async fn start_precopy(
+        &self,
+        req: StartRequest<'_>,
+        render: impl FnOnce(&Started) -> (u16, String),
+    ) -> Result<IdempotencyClaim<Started>> {
+        let mut tx = self.begin().await?;
+        if let Some(idem) = &req.idem
+            && let Some(previous) = crate::idempotency::claim(&mut tx, idem).await?
+        {
+            return Ok(IdempotencyClaim::Replay(previous));
+        }
+        let state = transition_before(&mut tx, req.migration_id).await?;
+        if !JobKind::precopy_allowed(state) {
+            return Err(StoreError::PrecopyNotAllowed(state));
+        }
+        if let Some(active) = active_job_in(&mut tx, req.migration_id).await? {
+            return Err(StoreError::JobActive(active));
+        }
+        let left = sqlx::query(
+            "SELECT document_id FROM documents WHERE migration_id = $1 AND status <> 'uploaded' LIMIT 1",
+        )
+        .bind(req.migration_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if left.is_none() {
+            return Err(StoreError::NothingToCopy);
+        }
+        // Locks the migration row, as a start does, so a concurrent start or
+        // manifest replacement waits for this one.
+        let migration = locked_migration_in(&mut tx, req.migration_id).await?;
+        let job = insert_job_in(&mut tx, &migration, JobKind::Precopy, req.job_id, &now()).await?;
+        let started = Started { migration, job };
+        if let Some(idem) = &req.idem {
+            let (status, body) = render(&started);
+            crate::idempotency::finish_claim(&mut tx, idem, status, &body).await?;
+        }
+        append_in(
+            &mut tx,
+            &AuditEvent::new(AuditAction::PrecopyStarted, req.started_by)
+                .migration(&started.migration.id)
+                .subject(&started.job.id)
+                .after(json!({
+                    "state": state.as_str(),
+                    "frozen": false,
+                    "job_id": started.job.id,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(IdempotencyClaim::Fresh(started))
+    }
+
+    /// The migration's latest pre-copy job, if it ever had one.
+    pub async fn last_precopy(&self, migration_id: &str) -> Result<Option<PrecopyStatus>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 AND kind = 'precopy' \
+             AND parent_id IS NULL ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(migration_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        let held = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS b FROM documents \
+             WHERE migration_id = $1 AND status = 'uploaded'",
+        )
+        .bind(migration_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(PrecopyStatus {
+            job,
+            documents_in_store: held.try_get("n")?,
+            bytes_in_store: held.try_get("b")?,
+        }))
+    }
+
+    /// Paths under `<tenant>/documents/` the cutover still has to remove, in
+    /// path order, at most `limit`.
+    pub async fn pending_removals(&self, migration_id: &str, limit: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT path FROM tenant_objects WHERE migration_id = $1 AND removed_at IS NULL \
+             ORDER BY path LIMIT $2",
+        )
+        .bind(migration_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("path").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Records that `job` removed `paths` from the tenant store, with one
+    /// audit record per call (the count and the paths), in one transaction.
+    pub async fn record_removals(&self, job: &JobRecord, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let now = now();
+        let mut removed = Vec::new();
+        for path in paths {
+            let done = sqlx::query(
+                "UPDATE tenant_objects SET removed_at = $1, removed_by = $2 \
+                 WHERE migration_id = $3 AND path = $4 AND removed_at IS NULL",
+            )
+            .bind(&now)
+            .bind(&job.id)
+            .bind(&job.migration_id)
+            .bind(path)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                removed.push(path.as_str());
+            }
+        }
+        if !removed.is_empty() {
+            let event = AuditEvent::new(AuditAction::DocumentsRemoved, Some(&job.id))
+                .migration(&job.migration_id)
+                .subject(&job.id)
+                .after(json!({"count": removed.len(), "paths": removed}));
+            append_in(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every removal the cutover made, in path order (the ledger of
+    /// removals).
+    pub async fn list_removals(
+        &self,
+        migration_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT path, removed_at FROM tenant_objects WHERE migration_id = $1 \
+             AND removed_at IS NOT NULL ORDER BY path LIMIT $2",
+        )
+        .bind(migration_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("path")?, r.try_get("removed_at")?)))
+            .collect()
+    }
+}
+
+/// Inside a manifest replacement, before the old ledger goes: every copy it
+/// recorded joins `tenant_objects` (replacing an older row of the same path).
+pub(crate) async fn stash_copies_in(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tenant_objects (migration_id, path, size, sha256) \
+         SELECT migration_id, path, size, COALESCE(actual_sha256, expected_sha256, '') FROM documents \
+         WHERE migration_id = $1 AND status = 'uploaded' \
+         ON CONFLICT (migration_id, path) DO UPDATE SET size = excluded.size, \
+         sha256 = excluded.sha256, removed_at = NULL, removed_by = NULL",
+    )
+    .bind(migration_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inside a manifest replacement, once the new rows are in: a row whose
+/// path, size and SHA-256 match a copy the tenant store holds is `uploaded`
+/// already (not read, not written again), and that copy is the ledger's
+/// again. A row without a SHA-256 in the manifest cannot be proven unchanged
+/// and is copied again. What stays in `tenant_objects` is what the cutover
+/// removes (or overwrites, for a changed document).
+pub(crate) async fn keep_unchanged_in(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
+         reason = NULL, updated_at = $2 \
+         FROM tenant_objects t \
+         WHERE documents.migration_id = $1 AND t.migration_id = $1 AND t.path = documents.path \
+         AND t.removed_at IS NULL AND t.size = documents.size \
+         AND t.sha256 = documents.expected_sha256",
+    )
+    .bind(migration_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM tenant_objects WHERE migration_id = $1 AND removed_at IS NULL AND path IN \
+         (SELECT path FROM documents WHERE migration_id = $1 AND status = 'uploaded')",
+    )
+    .bind(migration_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
