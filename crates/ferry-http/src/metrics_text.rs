@@ -27,7 +27,7 @@ pub fn render(stats: &Stats, out: &mut String) {
     for (state, n) in &stats.migrations_by_state {
         let _ = writeln!(out, "ferry_migrations{{state=\"{}\"}} {n}", label(state));
     }
-    let single: [(&str, &str, &str, i64); 8] = [
+    let single: [(&str, &str, &str, i64); 9] = [
         (
             "ferry_queue_depth",
             "gauge",
@@ -45,6 +45,12 @@ pub fn render(stats: &Stats, out: &mut String) {
             "counter",
             "Bytes copied to tenant stores (dump and documents).",
             stats.bytes_done,
+        ),
+        (
+            "ferry_transfer_precopy_bytes_total",
+            "counter",
+            "Of ferry_transfer_bytes_total, the bytes pre-copies copied while sources were live.",
+            stats.precopy_bytes_done,
         ),
         (
             "ferry_transfer_documents_uploaded_total",
@@ -106,6 +112,7 @@ mod tests {
             migrations_by_state: vec![("uploading".into(), 2)],
             queue_depth: 3,
             bytes_done: 1024,
+            precopy_bytes_done: 512,
             ..Stats::default()
         };
         let mut out = String::new();
@@ -118,6 +125,7 @@ mod tests {
         assert!(out.contains(
             "# TYPE ferry_transfer_bytes_total counter\nferry_transfer_bytes_total 1024\n"
         ));
+        assert!(out.contains("ferry_transfer_precopy_bytes_total 512\n"));
         assert_eq!(label("a\"b"), "a\\\"b");
     }
 }

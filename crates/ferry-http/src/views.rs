@@ -78,9 +78,11 @@ pub enum EstimateBasis {
     Default,
 }
 
-/// The duration of an upload before it starts: the manifest's documents
-/// (the database dump's size is not known before the start reads it) at the
-/// throughput this installation reaches.
+/// The duration of an upload before it starts: the manifest's documents it
+/// will copy (the database dump's size is not known before the start reads
+/// it) at the throughput this installation reaches. After a pre-copy these
+/// are only the documents not in the tenant store yet, so for a `ready`
+/// migration `seconds` is the expected freeze window of the cutover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct UploadEstimate {
     pub bytes_total: i64,

@@ -20,6 +20,8 @@ pub struct Stats {
     pub job_retries: i64,
     /// Over all jobs: what the transfer recorded.
     pub bytes_done: i64,
+    /// Of those, what pre-copies copied while sources were live.
+    pub precopy_bytes_done: i64,
     pub documents_uploaded: i64,
     pub documents_missing: i64,
     pub documents_failed: i64,
@@ -52,6 +54,7 @@ impl Store {
                CAST(COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued, \
                CAST(COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0) AS BIGINT) AS retries, \
                CAST(COALESCE(SUM(CASE WHEN parent_id IS NULL THEN bytes_done ELSE 0 END), 0) AS BIGINT) AS bytes, \
+               CAST(COALESCE(SUM(CASE WHEN parent_id IS NULL AND kind = 'precopy' THEN bytes_done ELSE 0 END), 0) AS BIGINT) AS precopy_bytes, \
                CAST(COALESCE(SUM(CASE WHEN parent_id IS NULL THEN documents_uploaded ELSE 0 END), 0) AS BIGINT) AS uploaded, \
                CAST(COALESCE(SUM(CASE WHEN parent_id IS NULL THEN documents_missing ELSE 0 END), 0) AS BIGINT) AS missing, \
                CAST(COALESCE(SUM(CASE WHEN parent_id IS NULL THEN documents_failed ELSE 0 END), 0) AS BIGINT) AS failed, \
@@ -67,6 +70,7 @@ impl Store {
             queue_depth: totals.try_get("queued")?,
             job_retries: totals.try_get("retries")?,
             bytes_done: totals.try_get("bytes")?,
+            precopy_bytes_done: totals.try_get("precopy_bytes")?,
             documents_uploaded: totals.try_get("uploaded")?,
             documents_missing: totals.try_get("missing")?,
             documents_failed: totals.try_get("failed")?,

@@ -49,6 +49,8 @@ const POLICY: &[(&str, &str, Option<&[&str]>)] = &[
     ("POST", "/v1/migrations/{id}/reopen", Some(OPERATORS)),
     ("POST", "/v1/migrations/{id}/complete", Some(OPERATORS)),
     ("POST", "/v1/migrations/{id}/start", Some(OPERATORS)),
+    ("POST", "/v1/migrations/{id}/precopy", Some(OPERATORS)),
+    ("GET", "/v1/migrations/{id}/precopy", Some(ALL)),
     ("GET", "/v1/migrations/{id}/jobs", Some(ALL)),
     ("PUT", "/v1/migrations/{id}/roster", Some(OPERATORS)),
     ("GET", "/v1/migrations/{id}/users", Some(ALL)),

@@ -433,6 +433,26 @@ async fn upload_procedure_from_the_cli() {
     // Nothing left to start.
     let run = cli.run(&["start", &id]).await.expect(REFUSED);
     assert!(run.stderr.contains("illegal_transition"), "{run}");
+
+    // A pre-copy while the source is live (issue 15), watched to the end;
+    // then there is nothing left to pre-copy.
+    let id = cli.create(&body_for("gamma", &root)).await;
+    make_ready(&cli, &id).await;
+    cli.run(&["manifest", "upload", &id, "manifest.csv"])
+        .await
+        .expect(OK);
+    let run = cli
+        .run(&["precopy", &id, "--watch", "--interval", "200"])
+        .await
+        .expect(OK);
+    assert!(
+        run.stdout.contains("precopy")
+            && run.stdout.contains("stays live")
+            && run.stdout.contains("succeeded"),
+        "{run}"
+    );
+    let run = cli.run(&["precopy", &id]).await.expect(REFUSED);
+    assert!(run.stderr.contains("nothing_to_copy"), "{run}");
     app.stop().await;
 }
 

@@ -120,6 +120,25 @@ async fn precopy_then_changed_source_then_cutover(mode: Mode) {
     assert_eq!(view["job"]["state"], "succeeded");
     assert_eq!(view["documents_in_store"], 14);
     assert_eq!(view["documents_to_copy"], 0);
+    let metrics = app
+        .get("/metrics", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let precopied: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ferry_transfer_precopy_bytes_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        precopied,
+        job["progress"]["bytes_done"].as_i64().unwrap(),
+        "{metrics}"
+    );
     // Everything is in: a second pre-copy has nothing to do.
     let res = post(&app, &format!("/v1/migrations/{id}/precopy")).await;
     assert_problem(res, 409, "nothing_to_copy").await;

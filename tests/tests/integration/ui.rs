@@ -249,6 +249,19 @@ async fn status_page_follows_a_running_upload() {
         )
         .await;
     assert_eq!(done, json!(format!("{DOCS} / {DOCS} documents")));
+    // The cutover card: everything is in the tenant store, nothing to copy.
+    let cutover = browser
+        .wait_for(
+            "the cutover card",
+            &format!(
+                "const c = document.querySelector('#cutover .in-store');                  return c && c.textContent.startsWith('{DOCS} ')                    ? [c.textContent, document.querySelector('#cutover .to-copy').textContent] : null"
+            ),
+        )
+        .await;
+    assert!(
+        cutover[1].as_str().unwrap().starts_with("0 documents"),
+        "{cutover}"
+    );
     // Polling the detail sends If-None-Match; the unchanged freeze is a 304.
     let not_modified = browser
         .wait_for(

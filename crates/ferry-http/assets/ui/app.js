@@ -210,8 +210,14 @@
     // migration's document (which includes the latest job) changed.
     if (m.changed || !cache.has(jobsPath)) cache.set(jobsPath, { data: (await get(jobsPath, false)).data });
     const freeze = await get(base + '/freeze', true);
+    // No ETag on this one: compared as text, so an unchanged poll does not
+    // re-render the page.
+    const precopy = await get(base + '/precopy', false);
+    const precopyText = JSON.stringify(precopy.data);
+    const precopyChanged = cache.get(base + '/precopy#text') !== precopyText;
+    cache.set(base + '/precopy#text', precopyText);
     if (!ui.preflight.has(id)) loadPreflight(id);
-    return { migration: m.data, jobs: cache.get(jobsPath).data.items, freeze: freeze.data, changed: m.changed || freeze.changed };
+    return { migration: m.data, jobs: cache.get(jobsPath).data.items, freeze: freeze.data, precopy: precopy.data, changed: m.changed || freeze.changed || precopyChanged };
   }
 
   // Pre-flight probes the source URLs, so it runs on opening and on request,
@@ -224,7 +230,7 @@
     ).finally(() => { if (currentRoute().id === id) render(); });
   }
 
-  function renderDetail({ migration: m, jobs, freeze }) {
+  function renderDetail({ migration: m, jobs, freeze, precopy }) {
     const job = m.latest_job;
     const summary = el('div', { class: 'card' },
       el('h2', { text: 'Migration' }),
@@ -274,6 +280,18 @@
         el('dt', { text: 'Web clients' }), el('dd', { text: freeze.web_clients }),
         freeze.lifted_at ? [el('dt', { text: 'Lifted' }), el('dd', { text: `${when(freeze.lifted_at)} (${freeze.lift_reason || ''})` })] : null));
 
+    // Pre-copy and cutover: what the tenant store holds already, what the
+    // cutover still copies and removes, and (while ready) the freeze it needs.
+    const e = m.upload_estimate;
+    const cutoverCard = el('div', { class: 'card', id: 'cutover' },
+      el('h2', { text: 'Pre-copy and cutover' }),
+      el('dl', {},
+        el('dt', { text: 'Last pre-copy' }), el('dd', {}, precopy.job ? [badge(precopy.job.state), ` ${when(precopy.job.finished_at || precopy.job.created_at)}`] : '–'),
+        el('dt', { text: 'In the tenant store' }), el('dd', { class: 'in-store', text: `${int.format(precopy.documents_in_store)} documents, ${bytes(precopy.bytes_in_store)}` }),
+        el('dt', { text: 'Still to copy' }), el('dd', { class: 'to-copy', text: `${int.format(precopy.documents_to_copy)} documents, ${bytes(precopy.bytes_to_copy)}` }),
+        el('dt', { text: 'To remove' }), el('dd', { class: 'to-remove', text: int.format(precopy.to_remove.length) }),
+        m.state === 'ready' && e ? [el('dt', { text: 'Freeze window' }), el('dd', { class: 'freeze-window', text: `≈ ${duration(e.seconds)}` })] : null));
+
     const jobRows = jobs.slice().reverse().map((j) => el('tr', { 'data-job-id': j.id, 'data-state': j.state },
       el('td', { text: j.kind }),
       el('td', {}, badge(j.state)),
@@ -312,7 +330,7 @@
     $('view').replaceChildren(
       el('p', {}, el('a', { href: '#/', text: '← all migrations' })),
       el('h1', { id: 'migration-title', 'data-migration-id': m.id, text: `${m.customer_name} (${m.tenant})` }),
-      el('div', { class: 'cards' }, summary, latest, freezeCard),
+      el('div', { class: 'cards' }, summary, latest, freezeCard, cutoverCard),
       el('h2', { text: 'Jobs' }),
       jobsTable,
       el('section', { id: 'preflight' },

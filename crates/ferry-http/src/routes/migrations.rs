@@ -297,7 +297,13 @@ async fn upload_estimate(
     m: &MigrationRecord,
 ) -> Result<Option<UploadEstimate>, ApiError> {
     let statuses: &[DocumentStatus] = match m.state {
-        MigrationState::Draft | MigrationState::Ready => &[DocumentStatus::Pending],
+        // The cutover copies what is not in the tenant store yet, and tries
+        // again what a pre-copy found missing or could not copy.
+        MigrationState::Draft | MigrationState::Ready => &[
+            DocumentStatus::Pending,
+            DocumentStatus::Missing,
+            DocumentStatus::Failed,
+        ],
         MigrationState::Uploaded => &[DocumentStatus::Missing, DocumentStatus::Failed],
         _ => return Ok(None),
     };

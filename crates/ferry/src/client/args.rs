@@ -67,6 +67,9 @@ pub enum ClientCommand {
     Documents(DocumentsCommand),
     /// Start the upload (from ready) or a recovery (from uploaded).
     Start(Start),
+    /// Copy the documents while the source stays live (draft or ready), so
+    /// the cutover (`ferry start`) only copies what changed since.
+    Precopy(Start),
     /// Follow a job until it ends, with a progress bar.
     Watch(Watch),
     /// Close an uploaded migration: uploaded → completed; lifts the freeze.

@@ -60,10 +60,16 @@ pub async fn simple(api: &Api, out: Out, l: &Lifecycle, action: &str) -> Outcome
     Ok(Exit::Ok)
 }
 
-/// The server decides upload or recovery; the answer names the job.
-pub async fn start(api: &Api, out: Out, s: &Start) -> Outcome {
+/// A start (the server decides upload or recovery) or, with `precopy`, a
+/// pre-copy; the answer names the job.
+pub async fn start(api: &Api, out: Out, s: &Start, precopy: bool) -> Outcome {
+    let (path, source) = if precopy {
+        ("/precopy", "the source stays live")
+    } else {
+        ("/start", "the source is frozen")
+    };
     let req = api
-        .post(&migration_path(&s.id, "/start"))
+        .post(&migration_path(&s.id, path))
         .header("Idempotency-Key", idempotency_key(&s.idempotency_key));
     let started = api.call(req, true).await?.json()?;
     let job_id = text(&started["job"]["id"]);
@@ -71,7 +77,7 @@ pub async fn start(api: &Api, out: Out, s: &Start) -> Outcome {
         // Under --json only the watched job's end is printed: one document.
         if !out.json {
             println!(
-                "started {} job {job_id}; the source is frozen",
+                "started {} job {job_id}; {source}",
                 text(&started["job"]["kind"])
             );
         }
@@ -79,7 +85,7 @@ pub async fn start(api: &Api, out: Out, s: &Start) -> Outcome {
     }
     out.result(&started, || {
         format!(
-            "started {} job {job_id}; migration {} is {} and the source is frozen\nfollow it with: ferry watch {job_id}",
+            "started {} job {job_id}; migration {} is {} and {source}\nfollow it with: ferry watch {job_id}",
             text(&started["job"]["kind"]),
             text(&started["migration"]["id"]),
             text(&started["migration"]["state"]),

@@ -56,7 +56,8 @@ pub async fn dispatch(api: &Api, out: Out, command: ClientCommand) -> Outcome {
         ClientCommand::Documents(DocumentsCommand::List { id, status }) => {
             transfer::documents(api, out, &id, status).await
         }
-        ClientCommand::Start(s) => lifecycle::start(api, out, &s).await,
+        ClientCommand::Start(s) => lifecycle::start(api, out, &s, false).await,
+        ClientCommand::Precopy(s) => lifecycle::start(api, out, &s, true).await,
         ClientCommand::Watch(w) => watch::watch(api, out, &w.id, w.poll).await,
         ClientCommand::Complete(l) => lifecycle::simple(api, out, &l, "complete").await,
         ClientCommand::Cancel(l) => lifecycle::simple(api, out, &l, "cancel").await,
