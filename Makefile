@@ -41,7 +41,8 @@ services:
 ## Benchmarks against the real release server; each prints its table and
 ## writes bench/results/<name>.md: csv (issue 3), transfer vs cp/rclone
 ## (issue 4), load: job polling vs /healthz with oha (issue 5, 7a), queue:
-## apalis-redis vs a Redis list (issue 5, 7b). bench/tools.sh installs
+## apalis-redis vs a Redis list (issue 5, 7b), cutover: the freeze window
+## after a pre-copy vs a full upload (issue 15). bench/tools.sh installs
 ## rclone (apt) and oha (bench/.tools) if missing.
 ## Options: make bench BENCH_ARGS="--rows 1000000 --small 100000 --skip-pg"
 ##   BENCH_TRANSFER_ARGS="--scale 0.05" BENCH_LOAD_ARGS="--secs 5"
@@ -50,7 +51,8 @@ BENCH_ARGS ?= --rows 1000000 --small 100000
 BENCH_TRANSFER_ARGS ?=
 BENCH_LOAD_ARGS ?=
 BENCH_QUEUE_ARGS ?=
-BENCH_ONLY ?= csv transfer load queue
+BENCH_CUTOVER_ARGS ?=
+BENCH_ONLY ?= csv transfer load queue cutover
 bench:
 	bash tests/services.sh
 	bash bench/tools.sh
@@ -59,6 +61,7 @@ bench:
 	@for s in $(BENCH_ONLY); do case $$s in \
 	  csv) args='$(BENCH_ARGS)';; transfer) args='$(BENCH_TRANSFER_ARGS)';; \
 	  load) args='$(BENCH_LOAD_ARGS)';; queue) args='$(BENCH_QUEUE_ARGS)';; \
+	  cutover) args='$(BENCH_CUTOVER_ARGS)';; \
 	  *) echo "unknown benchmark $$s" >&2; exit 2;; esac; \
 	  echo "== ferry-bench $$s $$args" >&2; \
 	  target/release/ferry-bench $$s $$args || exit 1; done

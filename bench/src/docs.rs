@@ -68,7 +68,7 @@ impl Noise {
     }
 }
 
-fn write_file(path: &Path, size: u64, seed: u64, buf: &mut [u8]) -> Result<String> {
+pub fn write_file(path: &Path, size: u64, seed: u64, buf: &mut [u8]) -> Result<String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

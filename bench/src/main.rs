@@ -12,8 +12,11 @@
 //!   (issue 5, 7a) → `load.md`.
 //! - `queue`: no-op jobs through apalis-redis against a plain Redis list
 //!   (issue 5, 7b) → `queue.md`.
+//! - `cutover`: the freeze window of a cutover after a pre-copy against a
+//!   full upload (issue 15) → `cutover.md`.
 //! - `all`: every scenario with its defaults.
 
+mod cutover;
 mod data;
 mod docs;
 mod import;
@@ -61,6 +64,8 @@ enum Command {
     Load(load::LoadArgs),
     /// No-op jobs through apalis-redis vs a plain Redis list (issue 5, 7b) → queue.md.
     Queue(queue::QueueArgs),
+    /// Freeze window of a cutover after a pre-copy vs a full upload (issue 15) → cutover.md.
+    Cutover(cutover::CutoverArgs),
     /// Every scenario with its defaults.
     All,
 }
@@ -74,16 +79,18 @@ async fn main() -> Result<()> {
         Some(Command::Transfer(a)) => transfer::run(a).await,
         Some(Command::Load(a)) => load::run(a).await,
         Some(Command::Queue(a)) => queue::run(a).await,
+        Some(Command::Cutover(a)) => cutover::run(a).await,
         Some(Command::All) => {
             let defaults = |sub: &str| {
                 Cli::try_parse_from(["ferry-bench", sub]).map(|c| c.command.expect("subcommand"))
             };
-            for sub in ["csv", "transfer", "load", "queue"] {
+            for sub in ["csv", "transfer", "load", "queue", "cutover"] {
                 match defaults(sub)? {
                     Command::Csv(a) => import::run(a).await?,
                     Command::Transfer(a) => transfer::run(a).await?,
                     Command::Load(a) => load::run(a).await?,
                     Command::Queue(a) => queue::run(a).await?,
+                    Command::Cutover(a) => cutover::run(a).await?,
                     Command::All => unreachable!("not in the list"),
                 }
             }

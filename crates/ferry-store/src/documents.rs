@@ -139,6 +139,7 @@ pub struct ManifestWriter {
     next_seq: i64,
     bytes: i64,
     updated_at: String,
+    backend: crate::Backend,
 }
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `cols` columns.
@@ -204,6 +205,7 @@ impl Store {
             next_seq: 0,
             bytes: 0,
             updated_at: now(),
+            backend: self.backend,
         }))
     }
 
@@ -300,8 +302,13 @@ impl ManifestWriter {
     /// Keeps the copies the new manifest describes unchanged (see
     /// `precopy::keep_unchanged_in`) and commits.
     pub async fn commit(mut self) -> Result<ManifestSummary> {
-        crate::precopy::keep_unchanged_in(&mut self.tx, &self.migration_id, &self.updated_at)
-            .await?;
+        crate::precopy::keep_unchanged_in(
+            &mut self.tx,
+            self.backend,
+            &self.migration_id,
+            &self.updated_at,
+        )
+        .await?;
         self.tx.commit().await?;
         Ok(ManifestSummary {
             documents: self.next_seq,

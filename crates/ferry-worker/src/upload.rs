@@ -123,12 +123,20 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         JobKind::Recovery | JobKind::Precopy => None,
     };
     let dump_size = dump.as_ref().map_or(0, |d| d.size);
-    store.set_job_scope(job, to_i64(dump_size)).await?;
+    let scope = store.set_job_scope(job, to_i64(dump_size)).await?;
     if job.kind == JobKind::Upload {
         // The cutover: copies the manifest no longer describes go first.
-        removals::remove_stale(deps, job, tenant_store(deps).as_ref()).await?;
+        removals::remove_stale(deps, job, tenant_store(deps)).await?;
     }
-    if let (Some(size), Some(dispatcher)) = (deps.transfer.batch_documents, &deps.dispatcher) {
+    // Work that fits one batch runs here: a batch of its own would only
+    // add a round through the queue (a cutover's delta is usually small).
+    // The scope is the same on every attempt, so a redelivered job decides
+    // the same way.
+    let split = deps
+        .transfer
+        .batch_documents
+        .filter(|&size| scope.documents_total > to_i64(size));
+    if let (Some(size), Some(dispatcher)) = (split, &deps.dispatcher) {
         if let Some(dump) = dump {
             copy_dump(deps, job, dump, &CopyOptions::default()).await?;
         }

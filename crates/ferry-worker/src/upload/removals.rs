@@ -5,8 +5,11 @@
 //! page again on the next attempt, and deleting what is already gone is
 //! not an error.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use ferry_store::JobRecord;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -15,11 +18,14 @@ use crate::WorkerDeps;
 /// Paths deleted per round (and per audit record).
 const PAGE: u32 = 1000;
 
+/// Deletes in flight at once.
+const CONCURRENT: usize = 16;
+
 /// Deletes every pending removal of `job`'s migration; how many.
 pub(super) async fn remove_stale(
     deps: &WorkerDeps,
     job: &JobRecord,
-    dst: &dyn ObjectStore,
+    dst: Arc<dyn ObjectStore>,
 ) -> anyhow::Result<usize> {
     let mut removed = 0;
     loop {
@@ -27,14 +33,27 @@ pub(super) async fn remove_stale(
         if paths.is_empty() {
             return Ok(removed);
         }
-        for path in &paths {
-            let location = Path::parse(format!("{}/documents/{path}", job.tenant))
-                .with_context(|| format!("removal path {path:?}"))?;
-            match dst.delete(&location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e).with_context(|| format!("removing {path:?}")),
-            }
-        }
+        // Deletes are independent round trips (a file system call, an S3
+        // request): several at once, as the copies run.
+        // Owned values only: the future must be `Send` for any lifetime.
+        let deletes: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                let location = Path::parse(format!("{}/documents/{path}", job.tenant))
+                    .with_context(|| format!("removal path {path:?}"));
+                let (dst, path) = (dst.clone(), path.clone());
+                async move {
+                    match dst.delete(&location?).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(e) => Err(e).with_context(|| format!("removing {path:?}")),
+                    }
+                }
+            })
+            .collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(CONCURRENT)
+            .try_collect::<()>()
+            .await?;
         deps.store.record_removals(job, &paths).await?;
         removed += paths.len();
         tracing::info!(removed, "removed documents the manifest no longer lists");
