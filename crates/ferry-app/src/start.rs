@@ -29,17 +29,9 @@ pub async fn start(
     req: StartRequest<'_>,
     render: impl FnOnce(&Started) -> (u16, String),
 ) -> Result<IdempotencyClaim<Started>, StartError> {
-    dispatcher
-        .queue()
-        .ping(dispatcher.settings().queue_timeout)
-        .await
-        .map_err(StartError::QueueUnavailable)?;
+    queue_answers(dispatcher).await?;
     let claim = dispatcher.store().start_migration(req, render).await?;
-    if let IdempotencyClaim::Fresh(started) = &claim {
-        tracing::info!(migration_id = %started.migration.id, job_id = %started.job.id, kind = %started.job.kind, "job started");
-        dispatcher.kick();
-    }
-    Ok(claim)
+    Ok(announced(dispatcher, claim, "job started"))
 }
 
 /// Starts a pre-copy (issue 15): the documents are copied while the source
@@ -51,15 +43,28 @@ pub async fn precopy(
     req: StartRequest<'_>,
     render: impl FnOnce(&Started) -> (u16, String),
 ) -> Result<IdempotencyClaim<Started>, StartError> {
+    queue_answers(dispatcher).await?;
+    let claim = dispatcher.store().start_precopy(req, render).await?;
+    Ok(announced(dispatcher, claim, "pre-copy started"))
+}
+
+async fn queue_answers(dispatcher: &Dispatcher) -> Result<(), StartError> {
     dispatcher
         .queue()
         .ping(dispatcher.settings().queue_timeout)
         .await
-        .map_err(StartError::QueueUnavailable)?;
-    let claim = dispatcher.store().start_precopy(req, render).await?;
+        .map_err(StartError::QueueUnavailable)
+}
+
+/// Logs a fresh start and wakes the dispatcher to push it at once.
+fn announced(
+    dispatcher: &Dispatcher,
+    claim: IdempotencyClaim<Started>,
+    what: &'static str,
+) -> IdempotencyClaim<Started> {
     if let IdempotencyClaim::Fresh(started) = &claim {
-        tracing::info!(migration_id = %started.migration.id, job_id = %started.job.id, "pre-copy started");
+        tracing::info!(migration_id = %started.migration.id, job_id = %started.job.id, kind = %started.job.kind, "{what}");
         dispatcher.kick();
     }
-    Ok(claim)
+    claim
 }

@@ -140,6 +140,8 @@ pub struct ManifestWriter {
     bytes: i64,
     updated_at: String,
     backend: crate::Backend,
+    /// For the statistics refresh after the commit.
+    store: Store,
 }
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `cols` columns.
@@ -206,6 +208,7 @@ impl Store {
             bytes: 0,
             updated_at: now(),
             backend: self.backend,
+            store: self.clone(),
         }))
     }
 
@@ -310,6 +313,10 @@ impl ManifestWriter {
         )
         .await?;
         self.tx.commit().await?;
+        // The ledger was just rewritten: the next job's statements are
+        // planned on fresh statistics (PostgreSQL), not the old table's.
+        self.store
+            .analyze_soon("documents", usize::try_from(self.next_seq).unwrap_or(0));
         Ok(ManifestSummary {
             documents: self.next_seq,
             bytes: self.bytes,

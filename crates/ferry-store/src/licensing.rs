@@ -293,7 +293,7 @@ impl Store {
     /// table that just grew by a million rows looks empty to the planner,
     /// which then scans it whole for every batch of the next read. SQLite
     /// plans by its indexes and needs nothing.
-    fn analyze_soon(&self, table: &'static str, rows: usize) {
+    pub(crate) fn analyze_soon(&self, table: &'static str, rows: usize) {
         if self.backend != Backend::Postgres || rows < ANALYZE_AFTER_ROWS {
             return;
         }
