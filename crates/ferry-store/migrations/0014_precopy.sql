@@ -14,7 +14,14 @@ CREATE TABLE tenant_objects (
     path          TEXT NOT NULL,
     size          BIGINT NOT NULL,
     sha256        TEXT NOT NULL,
+    source_tag    TEXT,
     removed_at    TEXT,
     removed_by    TEXT,
     PRIMARY KEY (migration_id, path)
 );
+
+-- What the archive's listing said of a document (its ETag, else its
+-- modification time) when a job was about to copy it: a manifest row
+-- without a SHA-256 is unchanged at the next job when its size and this
+-- tag are still what the listing says (issue 15).
+ALTER TABLE documents ADD COLUMN source_tag TEXT;

@@ -117,6 +117,90 @@ impl Store {
         }))
     }
 
+    /// Whether a manifest row has no SHA-256 (only those need the archive's
+    /// listing, see [`Store::apply_listing`]).
+    pub async fn has_rows_without_sha(&self, migration_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT document_id FROM documents WHERE migration_id = $1 \
+             AND expected_sha256 IS NULL AND status <> 'uploaded' LIMIT 1",
+        )
+        .bind(migration_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// One page of the archive's listing `(path, size, tag)`, for the rows
+    /// without a SHA-256: a pending row whose copy in the tenant store was
+    /// made when the listing said the same size and tag is unchanged and
+    /// becomes `uploaded` (not read, not written); the other rows not copied
+    /// yet remember the tag they are about to be copied at.
+    pub async fn apply_listing(
+        &self,
+        migration_id: &str,
+        listing: &[(String, u64, String)],
+    ) -> Result<()> {
+        if listing.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = listing
+            .iter()
+            .map(|(path, size, tag)| json!({"path": path, "size": size, "tag": tag}))
+            .collect();
+        let list = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let x = match self.backend {
+            Backend::Postgres => {
+                "SELECT * FROM json_to_recordset($2::json) AS r(path text, size bigint, tag text)"
+            }
+            Backend::Sqlite => {
+                "SELECT value ->> '$.path' AS path, value ->> '$.size' AS size, \
+                 value ->> '$.tag' AS tag FROM json_each($2)"
+            }
+        };
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Hash joins over tables just written (see `keep_unchanged_in`).
+            sqlx::query("SET LOCAL enable_nestloop = off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let unchanged = format!(
+            "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
+             source_tag = t.source_tag, reason = NULL, updated_at = $3 \
+             FROM ({x}) AS x, tenant_objects t \
+             WHERE documents.migration_id = $1 AND documents.path = x.path \
+             AND documents.status = 'pending' AND documents.expected_sha256 IS NULL \
+             AND CAST(x.size AS BIGINT) = documents.size \
+             AND t.migration_id = $1 AND t.path = x.path AND t.removed_at IS NULL \
+             AND t.size = documents.size AND t.source_tag = x.tag"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(unchanged))
+            .bind(migration_id)
+            .bind(&list)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM tenant_objects WHERE migration_id = $1 AND removed_at IS NULL AND path IN \
+             (SELECT path FROM documents WHERE migration_id = $1 AND status = 'uploaded')",
+        )
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+        let tagged = format!(
+            "UPDATE documents SET source_tag = x.tag FROM ({x}) AS x \
+             WHERE documents.migration_id = $1 AND documents.path = x.path \
+             AND documents.status <> 'uploaded' AND documents.expected_sha256 IS NULL"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(tagged))
+            .bind(migration_id)
+            .bind(&list)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Paths under `<tenant>/documents/` the cutover still has to remove, in
     /// path order, at most `limit`.
     pub async fn pending_removals(&self, migration_id: &str, limit: u32) -> Result<Vec<String>> {
@@ -206,11 +290,11 @@ pub(crate) async fn stash_copies_in(
     migration_id: &str,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO tenant_objects (migration_id, path, size, sha256) \
-         SELECT migration_id, path, size, COALESCE(actual_sha256, expected_sha256, '') FROM documents \
-         WHERE migration_id = $1 AND status = 'uploaded' \
+        "INSERT INTO tenant_objects (migration_id, path, size, sha256, source_tag) \
+         SELECT migration_id, path, size, COALESCE(actual_sha256, expected_sha256, ''), source_tag \
+         FROM documents WHERE migration_id = $1 AND status = 'uploaded' \
          ON CONFLICT (migration_id, path) DO UPDATE SET size = excluded.size, \
-         sha256 = excluded.sha256, removed_at = NULL, removed_by = NULL",
+         sha256 = excluded.sha256, source_tag = excluded.source_tag, removed_at = NULL, removed_by = NULL",
     )
     .bind(migration_id)
     .execute(&mut **tx)
@@ -241,7 +325,7 @@ pub(crate) async fn keep_unchanged_in(
     }
     sqlx::query(
         "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
-         reason = NULL, updated_at = $2 \
+         source_tag = t.source_tag, reason = NULL, updated_at = $2 \
          FROM tenant_objects t \
          WHERE documents.migration_id = $1 AND t.migration_id = $1 AND t.path = documents.path \
          AND t.removed_at IS NULL AND t.size = documents.size \

@@ -33,6 +33,7 @@
 
 mod archive;
 mod lanes;
+mod listing;
 mod local_target;
 mod recorder;
 mod removals;
@@ -123,6 +124,10 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         JobKind::Recovery | JobKind::Precopy => None,
     };
     let dump_size = dump.as_ref().map_or(0, |d| d.size);
+    if matches!(job.kind, JobKind::Upload | JobKind::Precopy) {
+        // Before the scope is counted: rows found unchanged are not work.
+        listing::compare(deps, job, &migration).await?;
+    }
     let scope = store.set_job_scope(job, to_i64(dump_size)).await?;
     if job.kind == JobKind::Upload {
         // The cutover: copies the manifest no longer describes go first.

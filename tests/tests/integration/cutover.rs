@@ -16,7 +16,8 @@ use serde_json::Value;
 
 both_modes!(
     precopy_then_changed_source_then_cutover,
-    a_running_precopy_holds_the_cutover_and_the_manifest
+    a_running_precopy_holds_the_cutover_and_the_manifest,
+    rows_without_a_sha_are_compared_by_one_listing
 );
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -303,5 +304,67 @@ async fn a_running_precopy_holds_the_cutover_and_the_manifest(mode: Mode) {
             "{rel}"
         );
     }
+    app.stop().await;
+}
+
+/// Manifest rows without a SHA-256: the cutover lists the archive once and
+/// keeps every copy whose size and tag (modification time here) are what
+/// they were when it was copied; only the changed document is read again.
+async fn rows_without_a_sha_are_compared_by_one_listing(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let src = Source::new(&app);
+    for i in 0..6u8 {
+        src.write(&format!("scans/{i}.tif"), &content(i, 5000));
+    }
+    let without_sha = |src: &Source| {
+        let mut out = String::from("document_id,path,size,sha256\n");
+        for (rel, path) in files(&src.docs()) {
+            let size = std::fs::metadata(&path).unwrap().len();
+            out.push_str(&format!("{},{rel},{size},\n", rel.replace(['/', '.'], "_")));
+        }
+        out
+    };
+    let m = app.create_migration_from(&src.body("nosha")).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        put_manifest(&app, &id, without_sha(&src)).await.status(),
+        200
+    );
+    let started = ok_json(post(&app, &format!("/v1/migrations/{id}/precopy")).await).await;
+    let job = app
+        .wait_for_job(started["job"]["id"].as_str().unwrap(), WAIT)
+        .await;
+    assert_eq!(job["progress"]["documents_uploaded"], 6, "{job}");
+
+    // One document changes in place (same size, new bytes, a later time).
+    std::thread::sleep(Duration::from_millis(20));
+    src.write("scans/2.tif", &content(77, 5000));
+    assert_eq!(
+        put_manifest(&app, &id, without_sha(&src)).await.status(),
+        200
+    );
+    app.make_ready(&id).await;
+    let cut = ok_json(post(&app, &format!("/v1/migrations/{id}/start")).await).await;
+    let job = app
+        .wait_for_job(cut["job"]["id"].as_str().unwrap(), WAIT)
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["progress"]["documents_total"], 1,
+        "only the changed one: {job}"
+    );
+    let dump = std::fs::metadata(src.root.join("db.dump")).unwrap().len();
+    assert_eq!(job["progress"]["bytes_done"], dump + 5000, "{job}");
+    let tenant = files(&app.data_dir().join("tenants/nosha/documents"));
+    for (rel, path) in files(&src.docs()) {
+        assert_eq!(
+            std::fs::read(&tenant[&rel]).unwrap(),
+            std::fs::read(path).unwrap(),
+            "{rel}"
+        );
+    }
+    let ledger = ferry_tests::archive::ledger(&app, &id).await;
+    assert_eq!(ledger.len(), 6);
+    assert!(ledger.iter().all(|r| &r[3] == "uploaded"));
     app.stop().await;
 }

@@ -74,6 +74,42 @@ enum Refusal {
 }
 
 impl Archive {
+    /// One listing of the whole archive: every object's path (relative to
+    /// the archive), size and tag — its ETag, else its modification time.
+    /// What a manifest row without a SHA-256 is compared by (issue 15).
+    /// Streamed, so an archive of millions of documents is never held whole.
+    pub fn listing(
+        &self,
+    ) -> impl futures::Stream<Item = anyhow::Result<(String, u64, String)>> + '_ {
+        use futures::StreamExt;
+        let prefix = self.base.as_ref().trim_end_matches('/').to_owned();
+        let base = (!prefix.is_empty()).then(|| self.base.clone());
+        self.store.list(base.as_ref()).filter_map(move |meta| {
+            let entry = match meta {
+                Err(e) => Some(Err(anyhow::anyhow!("cannot list the archive: {e}"))),
+                Ok(m) => {
+                    let full = m.location.as_ref();
+                    let rel = if prefix.is_empty() {
+                        Some(full)
+                    } else {
+                        full.strip_prefix(prefix.as_str())
+                            .and_then(|r| r.strip_prefix('/'))
+                    };
+                    rel.map(|rel| {
+                        let tag = m.e_tag.clone().unwrap_or_else(|| {
+                            m.last_modified
+                                .timestamp_nanos_opt()
+                                .unwrap_or(0)
+                                .to_string()
+                        });
+                        Ok((rel.to_owned(), m.size, tag))
+                    })
+                }
+            };
+            std::future::ready(entry)
+        })
+    }
+
     pub fn open(url: &str) -> anyhow::Result<Archive> {
         let Source { store, path, .. } = Source::open(url)?;
         let local = if url.starts_with("file:") {
