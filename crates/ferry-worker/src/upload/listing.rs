@@ -4,6 +4,7 @@
 //! listing showed when the copy was made — never by reading it again.
 
 use anyhow::Context;
+use ferry_domain::JobKind;
 use ferry_store::{JobRecord, MigrationRecord};
 use futures::TryStreamExt;
 
@@ -21,6 +22,18 @@ pub(super) async fn compare(
     migration: &MigrationRecord,
 ) -> anyhow::Result<()> {
     if !deps.store.has_rows_without_sha(&job.migration_id).await? {
+        return Ok(());
+    }
+    // An upload with no earlier copies to compare against (no pre-copy, or
+    // nothing left over from one) has no use for the tags: after it the
+    // manifest can no longer change. A pre-copy always records them.
+    if job.kind == JobKind::Upload
+        && deps
+            .store
+            .pending_removals(&job.migration_id, 1)
+            .await?
+            .is_empty()
+    {
         return Ok(());
     }
     let archive = Archive::open(&migration.archive_url).context("opening the document archive")?;
