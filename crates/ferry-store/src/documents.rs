@@ -43,6 +43,10 @@ impl DocumentStatus {
     pub const ALL: [DocumentStatus; 4] =
         [Self::Pending, Self::Uploaded, Self::Missing, Self::Failed];
 
+    /// Not in the tenant store: what a cutover still copies (a pre-copy's
+    /// missing and failed documents are tried again).
+    pub const TO_COPY: [DocumentStatus; 3] = [Self::Pending, Self::Missing, Self::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

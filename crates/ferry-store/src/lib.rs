@@ -50,7 +50,6 @@ pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::{DraftImport, DraftWrite, ImportRecord, attach_entries};
 pub use migrations::{MigrationFilter, MigrationRecord};
 pub use outbox::{Dispatch, DispatchLimits};
-pub use precopy::PrecopyStatus;
 pub use stats::Stats;
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,

@@ -22,16 +22,6 @@ use crate::jobs::{
 use crate::migrations::locked_migration_in;
 use crate::{Backend, IdempotencyClaim, JobRecord, Result, StartRequest, Store, StoreError, now};
 
-/// The last pre-copy of a migration and what the tenant store holds now.
-#[derive(Debug, Clone)]
-pub struct PrecopyStatus {
-    pub job: JobRecord,
-    /// Manifest documents already in the tenant store (the ledger's
-    /// `uploaded` rows), whichever job copied them.
-    pub documents_in_store: i64,
-    pub bytes_in_store: i64,
-}
-
 impl Store {
     /// Records a queued pre-copy job and its dispatch record: allowed while
     /// the migration is `draft` or `ready`, no other job of it is queued or
@@ -90,31 +80,18 @@ impl Store {
     }
 
     /// The migration's latest pre-copy job, if it ever had one.
-    pub async fn last_precopy(&self, migration_id: &str) -> Result<Option<PrecopyStatus>> {
+    pub async fn last_precopy(&self, migration_id: &str) -> Result<Option<JobRecord>> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE migration_id = $1 AND kind = 'precopy' \
              AND parent_id IS NULL ORDER BY created_at DESC, id DESC LIMIT 1"
         );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(migration_id)
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        let job = job_from_row(&row)?;
-        let held = sqlx::query(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS b FROM documents \
-             WHERE migration_id = $1 AND status = 'uploaded'",
-        )
-        .bind(migration_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Some(PrecopyStatus {
-            job,
-            documents_in_store: held.try_get("n")?,
-            bytes_in_store: held.try_get("b")?,
-        }))
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
     }
 
     /// Whether a manifest row has no SHA-256 (only those need the archive's
@@ -158,12 +135,7 @@ impl Store {
             }
         };
         let mut tx = self.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Hash joins over tables just written (see `keep_unchanged_in`).
-            sqlx::query("SET LOCAL enable_nestloop = off")
-                .execute(&mut *tx)
-                .await?;
-        }
+        hash_joins_in(&mut tx, self.backend).await?;
         let unchanged = format!(
             "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
              source_tag = t.source_tag, reason = NULL, updated_at = $3 \
@@ -180,13 +152,7 @@ impl Store {
             .bind(now())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "DELETE FROM tenant_objects WHERE migration_id = $1 AND removed_at IS NULL AND path IN \
-             (SELECT path FROM documents WHERE migration_id = $1 AND status = 'uploaded')",
-        )
-        .bind(migration_id)
-        .execute(&mut *tx)
-        .await?;
+        forget_covered_in(&mut tx, migration_id).await?;
         let tagged = format!(
             "UPDATE documents SET source_tag = x.tag FROM ({x}) AS x \
              WHERE documents.migration_id = $1 AND documents.path = x.path \
@@ -314,15 +280,7 @@ pub(crate) async fn keep_unchanged_in(
     migration_id: &str,
     now: &str,
 ) -> Result<()> {
-    // Both tables were just written in this transaction, so PostgreSQL's
-    // statistics still call them empty and it planned a nested loop of two
-    // sequential scans: 20,000 rows took minutes. A hash join is right for
-    // any size here; SQLite looks each row up by `tenant_objects`' key.
-    if backend == Backend::Postgres {
-        sqlx::query("SET LOCAL enable_nestloop = off")
-            .execute(&mut **tx)
-            .await?;
-    }
+    hash_joins_in(tx, backend).await?;
     sqlx::query(
         "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
          source_tag = t.source_tag, reason = NULL, updated_at = $2 \
@@ -335,6 +293,27 @@ pub(crate) async fn keep_unchanged_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    forget_covered_in(tx, migration_id).await
+}
+
+/// The rest of `tx` joins with hashes on PostgreSQL. The ledger and
+/// `tenant_objects` are matched right after being written in bulk, when
+/// PostgreSQL's statistics still call them empty: it planned a nested loop
+/// of two sequential scans, and 20,000 rows took minutes. A hash join is
+/// right for any size here; SQLite looks each row up by `tenant_objects`'
+/// key. (`SET LOCAL` ends with the transaction, which ends right after.)
+async fn hash_joins_in(tx: &mut Transaction<'static, Any>, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Copies the ledger records as `uploaded` again are the ledger's, not
+/// removals.
+async fn forget_covered_in(tx: &mut Transaction<'static, Any>, migration_id: &str) -> Result<()> {
     sqlx::query(
         "DELETE FROM tenant_objects WHERE migration_id = $1 AND removed_at IS NULL AND path IN \
          (SELECT path FROM documents WHERE migration_id = $1 AND status = 'uploaded')",
@@ -342,10 +321,5 @@ pub(crate) async fn keep_unchanged_in(
     .bind(migration_id)
     .execute(&mut **tx)
     .await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SET LOCAL enable_nestloop = on")
-            .execute(&mut **tx)
-            .await?;
-    }
     Ok(())
 }

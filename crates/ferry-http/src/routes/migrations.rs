@@ -297,13 +297,7 @@ async fn upload_estimate(
     m: &MigrationRecord,
 ) -> Result<Option<UploadEstimate>, ApiError> {
     let statuses: &[DocumentStatus] = match m.state {
-        // The cutover copies what is not in the tenant store yet, and tries
-        // again what a pre-copy found missing or could not copy.
-        MigrationState::Draft | MigrationState::Ready => &[
-            DocumentStatus::Pending,
-            DocumentStatus::Missing,
-            DocumentStatus::Failed,
-        ],
+        MigrationState::Draft | MigrationState::Ready => &DocumentStatus::TO_COPY,
         MigrationState::Uploaded => &[DocumentStatus::Missing, DocumentStatus::Failed],
         _ => return Ok(None),
     };

@@ -99,14 +99,7 @@ pub async fn get_precopy(
     let last = state.store.last_precopy(&m.id).await?;
     let delta = state
         .store
-        .document_scope(
-            &m.id,
-            &[
-                ferry_store::DocumentStatus::Pending,
-                ferry_store::DocumentStatus::Missing,
-                ferry_store::DocumentStatus::Failed,
-            ],
-        )
+        .document_scope(&m.id, &ferry_store::DocumentStatus::TO_COPY)
         .await?;
     let held = state
         .store
@@ -121,7 +114,7 @@ pub async fn get_precopy(
         .map(|(path, removed_at)| RemovedDocument { path, removed_at })
         .collect();
     Ok(HttpResponse::Ok().json(PrecopyView {
-        job: last.as_ref().map(|p| JobView::from(&p.job)),
+        job: last.as_ref().map(JobView::from),
         documents_in_store: held.documents,
         bytes_in_store: held.bytes,
         documents_to_copy: delta.documents,
