@@ -54,6 +54,9 @@ struct Inner {
     queue: Queue,
     settings: DispatchSettings,
     wake: Notify,
+    /// Signalled after a round pushed something: a worker in this process
+    /// fetches at once instead of at its next poll tick.
+    pushed: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -84,6 +87,7 @@ impl Dispatcher {
                 queue,
                 settings,
                 wake: Notify::new(),
+                pushed: Arc::new(Notify::new()),
             }),
         }
     }
@@ -104,6 +108,13 @@ impl Dispatcher {
     /// ending a batch. Several kicks before the round make one round.
     pub fn kick(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Signalled (one stored permit) whenever a round pushed a message to
+    /// the queue: a worker of this process can fetch at once rather than at
+    /// its next poll tick, which is most of a job's wait in the queue.
+    pub fn pushed(&self) -> Arc<Notify> {
+        self.inner.pushed.clone()
     }
 
     /// One round; how many records it pushed. A push the queue refuses
@@ -134,6 +145,9 @@ impl Dispatcher {
             if d.push > 1 {
                 tracing::warn!(job_id = %d.job_id, push = d.push, "job still queued long after its push; pushed again");
             }
+        }
+        if !picked.is_empty() {
+            self.inner.pushed.notify_one();
         }
         Ok(picked.len())
     }

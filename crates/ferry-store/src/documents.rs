@@ -309,7 +309,7 @@ impl ManifestWriter {
     /// Keeps the copies the new manifest describes unchanged (see
     /// `precopy::keep_unchanged_in`) and commits.
     pub async fn commit(mut self) -> Result<ManifestSummary> {
-        crate::precopy::keep_unchanged_in(
+        let kept = crate::precopy::keep_unchanged_in(
             &mut self.tx,
             self.backend,
             &self.migration_id,
@@ -317,10 +317,19 @@ impl ManifestWriter {
         )
         .await?;
         self.tx.commit().await?;
-        // The ledger was just rewritten: the next job's statements are
-        // planned on fresh statistics (PostgreSQL), not the old table's.
-        self.store
-            .analyze_soon("documents", usize::try_from(self.next_seq).unwrap_or(0));
+        let rows = usize::try_from(self.next_seq).unwrap_or(0);
+        if kept > 0 {
+            // A manifest replaced after a pre-copy: the cutover comes next,
+            // with the source frozen. Rows inserted as pending and then kept
+            // as uploaded left as many dead entries in `documents_open`,
+            // which every statement of that cutover would wade through
+            // (PostgreSQL): cleared now, outside the freeze window.
+            self.store.vacuum_ledger().await;
+        } else {
+            // The ledger was just rewritten: the next job's statements are
+            // planned on fresh statistics (PostgreSQL), not the old table's.
+            self.store.analyze_soon("documents", rows);
+        }
         Ok(ManifestSummary {
             documents: self.next_seq,
             bytes: self.bytes,

@@ -167,6 +167,23 @@ impl Store {
             .collect()
     }
 
+    /// Whether a job of the migration other than `except` may have been
+    /// stopped mid-write, leaving staging files in a local tenant store: it
+    /// ran more than once (a killed worker's job is taken again), or it did
+    /// not succeed. A migration whose every job ran once and succeeded has
+    /// none, so its upload need not walk the whole tenant folder for them.
+    pub async fn may_hold_staging(&self, migration_id: &str, except: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM jobs WHERE migration_id = $1 AND id <> $2 \
+             AND (attempts > 1 OR state IN ('failed', 'cancelled')) LIMIT 1",
+        )
+        .bind(migration_id)
+        .bind(except)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// A worker takes the job with the message of push number `push` (see
     /// [`crate::outbox`]). A `queued` job is taken by any of its messages; a
     /// `running` one only by the push that took it — that message coming

@@ -305,6 +305,21 @@ impl Store {
             }
         });
     }
+
+    /// `VACUUM (ANALYZE)` of the ledger's tables (PostgreSQL), waited for:
+    /// dead row versions and their index entries go, statistics are fresh.
+    /// Not an error when it fails: autovacuum does the same later.
+    pub(crate) async fn vacuum_ledger(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        if let Err(e) = sqlx::query("VACUUM (ANALYZE) documents, tenant_objects")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "VACUUM of the ledger failed");
+        }
+    }
 }
 
 #[cfg(test)]

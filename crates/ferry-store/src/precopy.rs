@@ -273,15 +273,15 @@ pub(crate) async fn stash_copies_in(
 /// already (not read, not written again), and that copy is the ledger's
 /// again. A row without a SHA-256 in the manifest cannot be proven unchanged
 /// and is copied again. What stays in `tenant_objects` is what the cutover
-/// removes (or overwrites, for a changed document).
+/// removes (or overwrites, for a changed document). How many rows it kept.
 pub(crate) async fn keep_unchanged_in(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     migration_id: &str,
     now: &str,
-) -> Result<()> {
+) -> Result<u64> {
     hash_joins_in(tx, backend).await?;
-    sqlx::query(
+    let kept = sqlx::query(
         "UPDATE documents SET status = 'uploaded', actual_sha256 = t.sha256, bytes = t.size, \
          source_tag = t.source_tag, reason = NULL, updated_at = $2 \
          FROM tenant_objects t \
@@ -292,8 +292,10 @@ pub(crate) async fn keep_unchanged_in(
     .bind(migration_id)
     .bind(now)
     .execute(&mut **tx)
-    .await?;
-    forget_covered_in(tx, migration_id).await
+    .await?
+    .rows_affected();
+    forget_covered_in(tx, migration_id).await?;
+    Ok(kept)
 }
 
 /// The rest of `tx` joins with hashes on PostgreSQL. The ledger and

@@ -132,13 +132,14 @@ pub async fn run(
             let deps = deps.clone();
             let concurrency = settings.concurrency;
             let poll = settings.poll_interval;
+            let pushed = deps.dispatcher.as_ref().map(|d| d.pushed());
             monitor.register(move |_restarts| {
+                let mut strategy = poll::ArmedInterval::new(poll);
+                if let Some(pushed) = &pushed {
+                    strategy = strategy.nudged_by(pushed.clone());
+                }
                 WorkerBuilder::new(name.clone())
-                    .backend(
-                        storage
-                            .clone()
-                            .poll_with_strategy(poll::ArmedInterval::new(poll)),
-                    )
+                    .backend(storage.clone().poll_with_strategy(strategy))
                     .concurrency(concurrency)
                     .data(deps.clone())
                     .build(handler::handle)

@@ -9,30 +9,67 @@
 //! heartbeat (seconds): an enqueued job waited up to 5 s in the queue
 //! benchmark and after idling (issue 18). This strategy polls the new timer
 //! at once, so a tick always has a successor.
+//!
+//! In a process that also dispatches (all-in-one), the dispatcher's push
+//! signal ends the wait early: the worker fetches right after a job was
+//! pushed instead of up to a whole interval later.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use tokio::sync::{Notify, futures::OwnedNotified};
 use tokio::time::{Instant, Sleep};
 
-/// Wakes the worker every `every`, whatever else it is doing.
-#[derive(Debug)]
+/// Wakes the worker every `every`, whatever else it is doing, and when
+/// `nudge` is signalled.
 pub struct ArmedInterval {
     every: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+    nudge: Option<(Arc<Notify>, Pin<Box<OwnedNotified>>)>,
+}
+
+impl std::fmt::Debug for ArmedInterval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmedInterval")
+            .field("every", &self.every)
+            .field("nudged", &self.nudge.is_some())
+            .finish()
+    }
 }
 
 impl ArmedInterval {
     pub fn new(every: Duration) -> Self {
-        Self { every, timer: None }
+        Self {
+            every,
+            timer: None,
+            nudge: None,
+        }
+    }
+
+    /// Also wakes when `signal` is notified (the dispatcher's push).
+    pub fn nudged_by(mut self, signal: Arc<Notify>) -> Self {
+        let waiting = Box::pin(signal.clone().notified_owned());
+        self.nudge = Some((signal, waiting));
+        self
     }
 }
 
 impl PollStrategy for ArmedInterval {
     fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        if let Some((signal, waiting)) = &mut self.nudge
+            && waiting.as_mut().poll(cx).is_ready()
+        {
+            // Wait for the next signal, registered with this task's waker
+            // (a signal given meanwhile is kept as a permit).
+            *waiting = Box::pin(signal.clone().notified_owned());
+            let _ = waiting.as_mut().poll(cx);
+            return Poll::Ready(Some(()));
+        }
         let every = self.every;
         let timer = self
             .timer
@@ -89,6 +126,31 @@ mod tests {
             2,
             "the tick after a fired one wakes the worker by itself"
         );
+    }
+
+    /// A nudge fetches at once, long before the tick, and the next nudge
+    /// (given while the worker was busy) is not lost.
+    #[tokio::test]
+    async fn a_nudge_wakes_the_worker_before_the_tick() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let signal = Arc::new(Notify::new());
+        let mut strategy = ArmedInterval::new(Duration::from_secs(3600)).nudged_by(signal.clone());
+        let snapshot = PollSnapshot::default();
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        signal.notify_one();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the nudge woke the worker"
+        );
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_ready());
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        // Given while the worker is not waiting: kept for its next poll.
+        signal.notify_one();
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_ready());
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
     }
 
     /// Why this module exists: apalis-core's own interval loses the tick

@@ -110,6 +110,7 @@ impl Default for TransferSettings {
 /// last of them finishes it.
 pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState> {
     let store = &deps.store;
+    let phases = Phases::start();
     let migration = store
         .get_migration(&job.migration_id)
         .await?
@@ -127,11 +128,14 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     if matches!(job.kind, JobKind::Upload | JobKind::Precopy) {
         // Before the scope is counted: rows found unchanged are not work.
         listing::compare(deps, job, &migration).await?;
+        phases.done("listing compared");
     }
     let scope = store.set_job_scope(job, to_i64(dump_size)).await?;
+    phases.done("scope counted");
     if job.kind == JobKind::Upload {
         // The cutover: copies the manifest no longer describes go first.
         removals::remove_stale(deps, job, tenant_store(deps)).await?;
+        phases.done("removals done");
     }
     // Work that fits one batch runs here: a batch of its own would only
     // add a round through the queue (a cutover's delta is usually small).
@@ -157,10 +161,30 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
         return Ok(JobState::Running);
     }
     let state = copy_documents(deps, job, &migration, dump, None, job.attempts > 1).await?;
+    phases.done("documents copied");
     if state == JobState::Succeeded {
-        sweep_staging(deps, &migration.tenant).await;
+        sweep_staging(deps, job).await;
+        phases.done("staging swept");
     }
     Ok(state)
+}
+
+/// Debug-level timings of a job's phases, for finding where a job's time
+/// goes (`RUST_LOG=ferry_worker=debug`).
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn done(&self, phase: &'static str) {
+        tracing::debug!(
+            phase,
+            since_start_ms = self.0.elapsed().as_secs_f64() * 1e3,
+            "job phase"
+        );
+    }
 }
 
 /// Runs one batch of `parent` (manifest positions `batch.first_seq..=
@@ -192,7 +216,7 @@ pub async fn run_batch(
 
 /// After the last batch of `parent`: what the job does at its end.
 pub async fn finish_split(deps: &WorkerDeps, parent: &JobRecord) {
-    sweep_staging(deps, &parent.tenant).await;
+    sweep_staging(deps, parent).await;
 }
 
 /// The dump (unless given `None`) and the documents of `job` in the manifest
@@ -244,11 +268,29 @@ async fn copy_documents(
 
 /// Removes what killed attempts left in a local tenant store (see
 /// `staging`). Not an error when it fails: the documents are all in place.
-async fn sweep_staging(deps: &WorkerDeps, tenant: &str) {
+/// Skipped when no attempt can have been killed mid-write (this job and
+/// every earlier one of the migration ran once and ended well): the walk
+/// costs a read of every folder of the tenant, which in a cutover would
+/// grow the freeze window with the archive rather than with the change.
+/// (A split job's batches are jobs of the migration too.)
+async fn sweep_staging(deps: &WorkerDeps, job: &JobRecord) {
     let Some(root) = deps.tenants.local_root() else {
         return;
     };
-    let dir = root.join(tenant);
+    if job.attempts <= 1 {
+        match deps
+            .store
+            .may_hold_staging(&job.migration_id, &job.id)
+            .await
+        {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot tell whether staging files may be left; sweeping")
+            }
+        }
+    }
+    let dir = root.join(&*job.tenant);
     let before = std::time::SystemTime::now();
     match tokio::task::spawn_blocking(move || staging::sweep(&dir, before)).await {
         Ok(Ok(0)) => {}

@@ -389,6 +389,8 @@ async fn job_records_are_at_most_once(mode: Mode) {
         .unwrap()
         .unwrap();
     assert_eq!(running.state, JobState::Running);
+    // One attempt, not failed: no killed write can have left staging files.
+    assert!(!s.store.may_hold_staging(&id, "a-later-job").await.unwrap());
     // Running: never pushed again, whatever its age.
     assert!(
         s.store
@@ -414,6 +416,10 @@ async fn job_records_are_at_most_once(mode: Mode) {
         .unwrap()
         .unwrap();
     assert_eq!(retaken.attempts, 2);
+    // Taken again (its first worker died): a later job sweeps; the job
+    // itself knows from its own attempt count.
+    assert!(s.store.may_hold_staging(&id, "a-later-job").await.unwrap());
+    assert!(!s.store.may_hold_staging(&id, &job_id).await.unwrap());
     assert!(
         s.store
             .job_finished(&job_id, JobState::Succeeded, None)

@@ -161,16 +161,22 @@ impl Store {
     /// totals (plus `extra_bytes`, the dump). The scope is the same on every
     /// attempt: documents the job already recorded carry its id.
     pub async fn set_job_scope(&self, job: &JobRecord, extra_bytes: i64) -> Result<JobProgress> {
+        // A first attempt has recorded nothing yet: counting by the work
+        // condition alone reads only the open rows (`documents_open`), where
+        // `OR job_id = …` reads the whole ledger — in a cutover's freeze
+        // window, a cost that grows with the archive instead of the change.
+        let retry = job.attempts > 1;
+        let recorded = if retry { " OR job_id = $2" } else { "" };
         let sql = format!(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS b FROM documents \
-             WHERE migration_id = $1 AND ({} OR job_id = $2)",
+             WHERE migration_id = $1 AND ({}{recorded})",
             work_condition(job.kind)
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&job.migration_id)
-            .bind(&job.id)
-            .fetch_one(&self.pool)
-            .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&job.migration_id);
+        if retry {
+            query = query.bind(&job.id);
+        }
+        let row = query.fetch_one(&self.pool).await?;
         let count: i64 = row.try_get("n")?;
         let bytes: i64 = row.try_get("b")?;
         sqlx::query(
