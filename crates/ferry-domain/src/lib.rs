@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod delivery;
 pub mod error;
 pub mod job;
 pub mod licensing;

@@ -245,6 +245,15 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
+    /// The chain head: the last record's number and hash (0 and the
+    /// genesis hash before the first record).
+    pub async fn audit_head(&self) -> Result<(i64, String)> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((head.try_get("seq")?, head.try_get("hash")?))
+    }
+
     /// Walks the whole chain from record 1 and compares its end with the
     /// chain head. `Ok(Err(_))` names the first record that does not verify.
     pub async fn verify_audit(&self) -> Result<std::result::Result<ChainSummary, ChainBreak>> {

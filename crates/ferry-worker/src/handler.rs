@@ -77,18 +77,23 @@ async fn execute_batch(
     } else {
         crate::upload::run_batch(deps, &parent, &batch, job.attempts).await
     };
-    let (state, error) = match run {
+    let (mut state, mut error) = match run {
         Ok(state) => (state, None),
         Err(e) => (JobState::Failed, Some(format!("{e:#}"))),
     };
-    // Every other batch finished: this is the last one. Its cleanup runs
-    // before the finishing commit too, so a kill right after that commit
-    // leaves nothing behind (the redelivered batch would find itself done).
+    // Every other batch finished: this is the last one. The job's end
+    // (delivery, cleanup) runs before the finishing commit, so a kill
+    // right after that commit leaves nothing undone (the redelivered batch
+    // would find itself done), and a failed delivery fails the job.
+    let mut ended = false;
     if state == JobState::Succeeded
         && let Ok((done, total)) = deps.store.batch_counts(&batch.parent_id).await
         && done + 1 == total
     {
-        crate::upload::finish_split(deps, &parent).await;
+        ended = true;
+        if let Err(e) = crate::upload::finish_split(deps, &parent).await {
+            (state, error) = (JobState::Failed, Some(format!("{e:#}")));
+        }
     }
     let end = deps
         .store
@@ -104,7 +109,14 @@ async fn execute_batch(
             tracing::info!(state = %state, done, total, error, "batch finished");
         }
         BatchEnd::Last { state: end } => {
-            crate::upload::finish_split(deps, &parent).await;
+            // Two batches ending at once may each have seen the other still
+            // running: the job's end has not run yet.
+            if !ended
+                && end == JobState::Succeeded
+                && let Err(e) = crate::upload::finish_split(deps, &parent).await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "the job's end after its last batch failed");
+            }
             tracing::info!(state = %state, job_state = %end, error, "batch finished; it was the last: job finished");
         }
     }

@@ -32,6 +32,7 @@
 //!   removed when the work is done (`staging`).
 
 mod archive;
+mod delivery;
 mod lanes;
 mod listing;
 mod local_target;
@@ -163,10 +164,29 @@ pub async fn run(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobState>
     let state = copy_documents(deps, job, &migration, dump, None, job.attempts > 1).await?;
     phases.done("documents copied");
     if state == JobState::Succeeded {
+        deliver(deps, job, &migration).await?;
+        phases.done("delivered");
         sweep_staging(deps, job).await;
         phases.done("staging swept");
     }
     Ok(state)
+}
+
+/// The assignment, the ledger and the receipt (`delivery`), after an upload
+/// or a recovery; a pre-copy delivers nothing (the plan and the ledger are
+/// not final while the source is live).
+async fn deliver(
+    deps: &WorkerDeps,
+    job: &JobRecord,
+    migration: &ferry_store::MigrationRecord,
+) -> anyhow::Result<()> {
+    if job.kind == JobKind::Precopy {
+        return Ok(());
+    }
+    delivery::deliver(deps, job, migration, tenant_store(deps))
+        .await
+        .context("delivering the assignment and the receipt")?;
+    Ok(())
 }
 
 /// Debug-level timings of a job's phases, for finding where a job's time
@@ -214,9 +234,17 @@ pub async fn run_batch(
     .await
 }
 
-/// After the last batch of `parent`: what the job does at its end.
-pub async fn finish_split(deps: &WorkerDeps, parent: &JobRecord) {
+/// After the last batch of `parent`: what the job does at its end — the
+/// delivery, then the staging sweep.
+pub async fn finish_split(deps: &WorkerDeps, parent: &JobRecord) -> anyhow::Result<()> {
+    let migration = deps
+        .store
+        .get_migration(&parent.migration_id)
+        .await?
+        .with_context(|| format!("migration {} vanished", parent.migration_id))?;
+    deliver(deps, parent, &migration).await?;
     sweep_staging(deps, parent).await;
+    Ok(())
 }
 
 /// The dump (unless given `None`) and the documents of `job` in the manifest

@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod cutover;
+mod delivery;
 mod deploy;
 mod dispatch;
 mod estimate;

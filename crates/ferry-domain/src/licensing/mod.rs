@@ -30,7 +30,7 @@ mod username;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use assignment::{Assignment, Assignments, Draft, RuleViolation, prune_to_roster};
 pub use bulk::{BulkEdit, apply_bulk_edit};

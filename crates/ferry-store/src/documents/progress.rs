@@ -273,6 +273,21 @@ impl Store {
         Ok(())
     }
 
+    /// The database dump as the migration's last job that copied it
+    /// recorded it: its bytes and SHA-256. A recovery copies no dump; what
+    /// it delivers is the upload's.
+    pub async fn last_database_copy(&self, migration_id: &str) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "SELECT database_bytes, database_sha256 FROM jobs WHERE migration_id = $1 \
+             AND parent_id IS NULL AND database_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(migration_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("database_bytes")?, r.try_get("database_sha256")?)))
+            .transpose()
+    }
+
     /// The migration's most recent job, if it was ever started.
     pub async fn latest_job(&self, migration_id: &str) -> Result<Option<JobRecord>> {
         let sql = format!(

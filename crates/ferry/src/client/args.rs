@@ -78,6 +78,24 @@ pub enum ClientCommand {
     Cancel(Lifecycle),
     /// Go back to editing a committed draft: ready → draft.
     Reopen(Lifecycle),
+    /// Check what an upload delivered, against its receipt.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a tenant store against the receipt (`<tenant>/MIGRATION.json`)
+    /// the upload wrote: every delivered file and every uploaded document,
+    /// by size and SHA-256. Reads the store directly, no server or key
+    /// needed. Exit 0 when all matches, 1 when anything does not.
+    Verify {
+        /// The tenant store: `file:///folder` or `s3://bucket/prefix`
+        /// (credentials and endpoint from the `AWS_*` variables).
+        tenant_store: String,
+        /// The tenant (its folder in the store).
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 pub enum Exit {
     /// Done.
     Ok = 0,
-    /// Something unexpected on this side, e.g. a file could not be written.
+    /// Something unexpected on this side, e.g. a file could not be written;
+    /// for `ferry receipt verify`: the tenant store does not match its
+    /// receipt (the issue asked for 0/1 there, as `cmp` and `sha256sum -c`
+    /// answer).
     Internal = 1,
     /// Bad arguments, no key, an unreadable input file (clap also uses 2).
     Usage = 2,

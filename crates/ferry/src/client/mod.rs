@@ -6,13 +6,15 @@
 //! Layout: `args` (clap), `commands/` (one file per part of a migration),
 //! `http` (requests, retries, problems), `output/` (human text, tables and
 //! `--json`), `report` (error reports), `watch` (progress bar), `exit` (the
-//! documented exit codes).
+//! documented exit codes), `receipt` (`ferry receipt verify`, which reads a
+//! tenant store instead of the server).
 
 mod args;
 mod commands;
 mod exit;
 mod http;
 mod output;
+mod receipt;
 mod report;
 mod upload_body;
 mod watch;
@@ -37,6 +39,14 @@ pub fn run(conn: Connection, command: ClientCommand) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        // Reads a tenant store, not the server: no key needed.
+        if let ClientCommand::Receipt(args::ReceiptCommand::Verify {
+            tenant_store,
+            tenant,
+        }) = &command
+        {
+            return receipt::verify(out, tenant_store, tenant).await;
+        }
         let key = conn
             .key
             .as_deref()

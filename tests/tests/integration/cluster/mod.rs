@@ -285,7 +285,33 @@ impl Cluster {
         assert_eq!(p["documents_failed"], 0, "{job}");
         let tenant_docs = self.path("tenants").join(tenant).join("documents");
         let src_docs = self.path("source/documents");
-        let mut expected_files = vec![self.path("tenants").join(tenant).join("database/db.dump")];
+        let root = self.path("tenants").join(tenant);
+        // The delivery (issue 16): written once more by whichever attempt
+        // or batch ended the job, and describing the ledger as it ended.
+        let receipt: Value =
+            serde_json::from_slice(&std::fs::read(root.join("MIGRATION.json")).unwrap()).unwrap();
+        assert_eq!(receipt["job_id"], job["id"], "{receipt}");
+        assert_eq!(receipt["counts"]["documents"], docs.len());
+        assert_eq!(receipt["counts"]["documents_uploaded"], count("uploaded"));
+        assert_eq!(receipt["counts"]["documents_missing"], count("missing"));
+        let delivered = [
+            "licences/assignment.v1.ndjson",
+            "ledger/documents.v1.ndjson",
+        ];
+        let delivered_shas = sha256_many(&delivered.map(|rel| root.join(rel)));
+        for (name, rel) in [("assignment", delivered[0]), ("ledger", delivered[1])] {
+            assert_eq!(
+                receipt[name]["sha256"],
+                delivered_shas[&root.join(rel)],
+                "{name}"
+            );
+        }
+        let mut expected_files = vec![
+            root.join("database/db.dump"),
+            root.join("MIGRATION.json"),
+            root.join(delivered[0]),
+            root.join(delivered[1]),
+        ];
         let mut bytes = 3 * 1024 * 1024 + 5;
         for d in docs {
             let row = &ledger[&d.id];

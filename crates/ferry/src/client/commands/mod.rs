@@ -62,6 +62,10 @@ pub async fn dispatch(api: &Api, out: Out, command: ClientCommand) -> Outcome {
         ClientCommand::Complete(l) => lifecycle::simple(api, out, &l, "complete").await,
         ClientCommand::Cancel(l) => lifecycle::simple(api, out, &l, "cancel").await,
         ClientCommand::Reopen(l) => lifecycle::simple(api, out, &l, "reopen").await,
+        // Routed before a key is asked for (`client::run`).
+        ClientCommand::Receipt(_) => Err(super::exit::Failure::internal(
+            "receipt commands read the tenant store, not the server",
+        )),
     }
 }
 
