@@ -88,16 +88,20 @@ pub fn delivered_users(roster: &Roster, committed: &Assignments) -> Vec<Delivere
         .collect()
 }
 
-/// One line of the ledger file.
+/// One line of the ledger file (borrowed: the worker writes a row at a
+/// time without copying it; a reader deserializes into owned strings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerLine {
+pub struct LedgerLine<'a> {
     /// Under `<tenant>/documents/`.
-    pub path: String,
+    #[serde(borrow)]
+    pub path: std::borrow::Cow<'a, str>,
     pub size: i64,
     /// What was stored (for `uploaded`), else what the manifest expects.
-    pub sha256: Option<String>,
+    #[serde(borrow)]
+    pub sha256: Option<std::borrow::Cow<'a, str>>,
     /// `uploaded`, `missing` or `failed`.
-    pub status: String,
+    #[serde(borrow)]
+    pub status: std::borrow::Cow<'a, str>,
 }
 
 /// One delivered file: where (under `<tenant>/`), how long, which bytes.
@@ -222,7 +226,11 @@ mod tests {
             sha256: "AB".into(),
         };
         assert_eq!(part_mismatch(&part, Some((3, "ab"))), None);
-        assert!(part_mismatch(&part, None).expect("a mismatch").contains("not in"));
+        assert!(
+            part_mismatch(&part, None)
+                .expect("a mismatch")
+                .contains("not in")
+        );
         assert!(
             part_mismatch(&part, Some((4, "ab")))
                 .expect("a mismatch")

@@ -37,7 +37,7 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer};
+pub use documents::{BatchEnd, BatchRecord, DocumentScope, FinishedTransfer, LedgerRow};
 pub use documents::{
     DocumentFilter, DocumentOutcome, DocumentRecord, DocumentStatus, ManifestOpen, ManifestSummary,
     ManifestWriter, WorkItem,

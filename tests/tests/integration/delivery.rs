@@ -42,13 +42,13 @@ async fn upload_delivers_assignment_ledger_and_receipt(mode: Mode) {
     let app = spawn_app(mode).await;
     let src = Source::new(&app);
     src.write("mail/a.eml", &content(1, 3000));
-    src.write("office/b.docx", &content(2, 5000));
+    src.write("office/b é ü.docx", &content(2, 5000));
     let m = app.create_migration_from(&src.body("delivco")).await;
     let id = m["id"].as_str().unwrap().to_owned();
     app.make_ready(&id).await;
     let a_sha = sha256(&src.docs().join("mail/a.eml"));
     let manifest = format!(
-        "document_id,path,size,sha256\nd1,mail/a.eml,3000,{a_sha}\nd2,office/b.docx,5000,\nd3,gone/c.pdf,10,\n"
+        "document_id,path,size,sha256\nd1,mail/a.eml,3000,{a_sha}\nd2,office/b é ü.docx,5000,\nd3,gone/c.pdf,10,\n"
     );
     let res = app
         .put(&format!("/v1/migrations/{id}/manifest"), &app.admin_key)
@@ -155,11 +155,11 @@ async fn upload_delivers_assignment_ledger_and_receipt(mode: Mode) {
     assert!(text.contains("3 documents checked"), "{text}");
 
     // A document changed in the tenant store is found too.
-    std::fs::write(root.join("documents/office/b.docx"), content(9, 5000)).unwrap();
+    std::fs::write(root.join("documents/office/b é ü.docx"), content(9, 5000)).unwrap();
     let (code, text) = verify(&app, "delivco").await;
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("document office/b.docx has SHA-256"),
+        text.contains("document office/b é ü.docx has SHA-256"),
         "{text}"
     );
 

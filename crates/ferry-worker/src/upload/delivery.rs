@@ -17,7 +17,7 @@ use ferry_domain::delivery::{
     ReceiptCounts, ReceiptPart, delivered_users,
 };
 use ferry_domain::licensing::Roster;
-use ferry_store::{DocumentFilter, DocumentStatus, JobRecord, MigrationRecord};
+use ferry_store::{DocumentStatus, JobRecord, MigrationRecord};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use crate::WorkerDeps;
 
 /// Ledger rows read per query while the ledger file is written.
-const LEDGER_PAGE: u32 = 5000;
+const LEDGER_PAGE: u32 = 10_000;
 
 /// Bytes gathered before they go to the writer.
 const CHUNK: usize = 64 << 10;
@@ -40,6 +40,7 @@ pub(super) async fn deliver(
     dst: Arc<dyn ObjectStore>,
 ) -> anyhow::Result<Receipt> {
     let store = &deps.store;
+    let since = std::time::Instant::now();
     let tenant = migration.tenant.as_str();
     let at = |rel: &str| Path::parse(format!("{tenant}/{rel}"));
 
@@ -55,45 +56,44 @@ pub(super) async fn deliver(
         file.line(&user).await?;
     }
     let assignment = file.finish(ASSIGNMENT_PATH).await?;
+    tracing::debug!(
+        since_start_ms = since.elapsed().as_secs_f64() * 1e3,
+        "assignment written"
+    );
 
     let mut file = Hashed::new(dst.clone(), at(LEDGER_PATH)?);
-    let mut after = None;
+    let mut after = -1;
+    let mut in_query = std::time::Duration::ZERO;
     loop {
-        let page = store
-            .list_documents(
-                &migration.id,
-                &DocumentFilter {
-                    status: None,
-                    after_seq: after,
-                    limit: LEDGER_PAGE,
-                },
-            )
-            .await?;
-        for d in &page.items {
+        let asked = std::time::Instant::now();
+        let page = store.ledger_page(&migration.id, after, LEDGER_PAGE).await?;
+        in_query += asked.elapsed();
+        for row in page.iter() {
+            after = row.seq;
             counts.documents += 1;
-            match d.status {
+            match row.status {
                 DocumentStatus::Uploaded => counts.documents_uploaded += 1,
                 DocumentStatus::Missing => counts.documents_missing += 1,
                 DocumentStatus::Failed => counts.documents_failed += 1,
                 DocumentStatus::Pending => {}
             }
-            let sha256 = match d.status {
-                DocumentStatus::Uploaded => d.actual_sha256.clone(),
-                _ => d.expected_sha256.clone(),
-            };
             file.line(&LedgerLine {
-                path: d.path.clone(),
-                size: d.size,
-                sha256,
-                status: d.status.as_str().to_owned(),
+                path: row.path.as_str().into(),
+                size: row.size,
+                sha256: row.sha256.as_deref().map(Into::into),
+                status: row.status.as_str().into(),
             })
             .await?;
         }
-        match page.next_cursor {
-            Some(_) => after = page.items.last().map(|d| d.seq),
-            None => break,
+        if page.len() < LEDGER_PAGE as usize {
+            break;
         }
     }
+    tracing::debug!(
+        since_start_ms = since.elapsed().as_secs_f64() * 1e3,
+        in_query_ms = in_query.as_secs_f64() * 1e3,
+        "ledger written"
+    );
     let ledger = file.finish(LEDGER_PATH).await?;
 
     let database = match store.last_database_copy(&migration.id).await? {

@@ -128,7 +128,7 @@ pub async fn verify(out: Out, url: &str, tenant: &str) -> Outcome {
 async fn check_document(
     store: &Arc<dyn ObjectStore>,
     path: Result<Path, object_store::path::Error>,
-    line: &LedgerLine,
+    line: &LedgerLine<'_>,
 ) -> Result<Option<String>, Failure> {
     let Ok(path) = path else {
         return Ok(Some(format!("document {:?}: not a valid path", line.path)));
