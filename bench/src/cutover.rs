@@ -203,7 +203,7 @@ fn rows_for(what: &str, one: &Measured, tenth: &Measured, unchanged: &Measured) 
     let floor = unchanged.freeze.as_secs_f64();
     rows.push(Row::info(
         format!(
-            "{what}, nothing changed: freeze window (the job's fixed part: start, queue, dump, finish)"
+            "{what}, nothing changed: freeze window (the job's fixed part: start, queue, dump, delivery, finish)"
         ),
         secs(unchanged.freeze),
     ));
@@ -438,7 +438,7 @@ fn render(args: &CutoverArgs, rows: &[Row], load: &str) -> String {
          `POST …/start` — the cutover. Freeze window = the start request → the job's own `finished_at`; it \
          includes the database dump's copy and the removals.\n\
          - Nothing changed: the same with the manifest replaced by itself — the freeze window's fixed part \
-         (the start's transaction, the queue, the dump, the job's end). The row after it is what each share \
+         (the start's transaction, the queue, the dump, the delivery of the assignment, ledger and receipt, the job's end). The row after it is what each share \
          adds on top of that part.\n\
          - Baseline: a full upload of the same final tree on another fresh server, timed the same way.\n\
          - Checked every run: the tenant store holds exactly the final tree (file count, SHA-256 of every \
