@@ -6,15 +6,55 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-/// Opens the store behind a source URL and the path inside it.
+/// Opens the store behind a source URL and the path inside it. `s3://`
+/// reads the `AWS_*` variables, `gs://bucket/…` the `GOOGLE_*` ones and
+/// `az://container/…` the `AZURE_*` ones (account, key or token, endpoint),
+/// through `object_store`'s own backends.
 pub fn open_source(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
+    open_source_with(url, std::env::vars())
+}
+
+/// [`open_source`] with the environment given: what `gs://` and `az://`
+/// read their credentials from (as `object_store`'s `from_env` does with
+/// the process environment).
+pub fn open_source_with(
+    url: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let path_in = |parsed: &url::Url| {
+        Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())
+    };
     match parsed.scheme() {
+        "gs" => {
+            let store = config_keys::<GoogleConfigKey>(env, "GOOGLE_")
+                .fold(
+                    GoogleCloudStorageBuilder::new()
+                        .with_bucket_name(parsed.host_str().unwrap_or_default()),
+                    |b, (key, value)| b.with_config(key, value),
+                )
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok((Arc::new(store), path_in(&parsed)?))
+        }
+        "az" => {
+            let store = config_keys::<AzureConfigKey>(env, "AZURE_")
+                .fold(
+                    MicrosoftAzureBuilder::new()
+                        .with_container_name(parsed.host_str().unwrap_or_default()),
+                    |b, (key, value)| b.with_config(key, value),
+                )
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok((Arc::new(store), path_in(&parsed)?))
+        }
         "file" => {
             let local = parsed
                 .to_file_path()
@@ -55,6 +95,20 @@ pub fn open_source(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     }
 }
 
+/// The variables of `env` named `prefix…` that `object_store` knows as
+/// configuration keys of a backend, as its `from_env` reads them.
+fn config_keys<K: std::str::FromStr>(
+    env: impl IntoIterator<Item = (String, String)>,
+    prefix: &str,
+) -> impl Iterator<Item = (K, String)> {
+    env.into_iter().filter_map(move |(key, value)| {
+        let key = key
+            .starts_with(prefix)
+            .then(|| key.to_ascii_lowercase().parse::<K>().ok())??;
+        Some((key, value))
+    })
+}
+
 /// `Ok` when the object at `url` exists, or (for a prefix ending in `/`)
 /// when anything can be listed under it.
 pub async fn probe_source(url: &str, timeout: Duration) -> Result<(), String> {
@@ -92,6 +146,50 @@ pub async fn probe_source(url: &str, timeout: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// `gs://bucket/path`: the bucket from the host, the object path from
+    /// the rest, credentials from `GOOGLE_*` (a service-account file that
+    /// is not there is an error naming it, so the variable is read).
+    #[test]
+    fn google_cloud_storage_sources() {
+        let (_, path) = open_source_with("gs://acme-export/dumps/db.dump", vars(&[]))
+            .expect("no credentials yet: resolved when first used");
+        assert_eq!(path.as_ref(), "dumps/db.dump");
+        let err = open_source_with(
+            "gs://acme-export/dumps/db.dump",
+            vars(&[("GOOGLE_SERVICE_ACCOUNT", "/nonexistent/ferry-key.json")]),
+        )
+        .err()
+        .expect("the named key file is read");
+        assert!(err.contains("/nonexistent/ferry-key.json"), "{err}");
+    }
+
+    /// `az://container/path` with the account and key from `AZURE_*`;
+    /// without an account there is nothing to connect to.
+    #[test]
+    fn azure_blob_sources() {
+        let err = open_source_with("az://archive/docs/", vars(&[]))
+            .err()
+            .expect("no account");
+        assert!(err.to_lowercase().contains("account"), "{err}");
+        let (_, path) = open_source_with(
+            "az://archive/docs/2024/",
+            vars(&[
+                ("AZURE_STORAGE_ACCOUNT_NAME", "acmestore"),
+                ("AZURE_STORAGE_ACCOUNT_KEY", "a2V5"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .expect("account and key from the environment");
+        assert_eq!(path.as_ref(), "docs/2024");
+    }
 
     #[tokio::test]
     async fn local_files_and_folders() {

@@ -13,6 +13,7 @@ both_modes!(
     csv_rules_each_answered,
     roster_and_catalogue_rules,
     remaining_rules_and_limits,
+    an_emptied_licence_keeps_no_stale_user_name,
 );
 
 /// Four users: the migrator (admin), two colleagues (one sharing an address
@@ -857,5 +858,70 @@ async fn remaining_rules_and_limits(mode: Mode) {
     )
     .await;
     assert_eq!(p["limit_name"], "max_field_len");
+    app.stop().await;
+}
+
+/// Issue 16: "no licence" is written by emptying New License and New
+/// Add-ons; the Username the export wrote may stay in its cell. A user name
+/// changed on such a row is still refused.
+async fn an_emptied_licence_keeps_no_stale_user_name(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    put_roster(&app, id, &roster()).await;
+    for (user, plan) in [("u1", "Admin"), ("u2", "Engage")] {
+        let v = draft_version(&app, id).await;
+        let res = edit(&app, id, v, json!({"user_ids": [user], "set_plan": plan})).await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+    let csv = export(&app, id).await;
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    let header = lines.remove(0);
+    let at = lines.iter().position(|l| l.starts_with("u2,")).unwrap();
+    let file = |rows: &[String]| format!("{header}\n{}\n", rows.join("\n"));
+    assert!(lines[at].ends_with("ann@acme.example"), "{}", lines[at]);
+
+    // A changed user name on a row without a licence: refused, nothing saved.
+    let mut changed = lines.clone();
+    changed[at] = set_cells(
+        &header,
+        &lines[at],
+        &[
+            ("New License", ""),
+            ("New Add-ons", ""),
+            ("Username", "sales@acme.example"),
+        ],
+    );
+    let p = assert_problem(import(&app, id, file(&changed)).await, 422, "invalid_csv").await;
+    let codes: Vec<&str> = p["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["username_without_plan"], "{p}");
+
+    // The exported user name left as it was: the licence is gone, and the
+    // user name with it.
+    let mut emptied = lines.clone();
+    emptied[at] = set_cells(
+        &header,
+        &lines[at],
+        &[("New License", ""), ("New Add-ons", "")],
+    );
+    assert!(emptied[at].ends_with("ann@acme.example"), "{}", emptied[at]);
+    let res = import(&app, id, file(&emptied)).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let draft: Value = app
+        .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = draft.to_string();
+    assert!(!text.contains("ann@acme.example"), "{draft}");
+    assert!(text.contains("mia@partner.example"), "{draft}");
     app.stop().await;
 }

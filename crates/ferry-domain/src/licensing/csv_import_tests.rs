@@ -442,3 +442,33 @@ fn the_verdict_does_not_depend_on_batch_boundaries() {
         }
     }
 }
+
+/// Emptying New License and New Add-ons removes the licence even when the
+/// exported Username stays in its cell; a user name changed on such a row
+/// is refused as before.
+#[test]
+fn an_emptied_licence_takes_the_exported_user_name_with_it() {
+    let mut t = table();
+    // Row 2 is Bob: Engage + Marketing, user name bob@ as exported.
+    set(&mut t, 2, LICENSE, "");
+    set(&mut t, 2, ADDONS, "");
+    assert_eq!(t[2][USERNAME], "bob@acme.example");
+    let out = import(&render(&t, b',')).expect("accepted");
+    assert!(!out.assignments.contains_key("u2"), "{:?}", out.assignments);
+    assert_eq!(out.changed, 1);
+
+    set(&mut t, 2, USERNAME, "shared@acme.example");
+    let v = violations(&render(&t, b','));
+    assert!(
+        v.iter().any(|v| v.code == codes::USERNAME_WITHOUT_PLAN),
+        "{v:?}"
+    );
+    // Only the plan emptied (add-ons kept): still a plan problem, not this.
+    let mut t = table();
+    set(&mut t, 2, LICENSE, "");
+    let v = violations(&render(&t, b','));
+    assert!(
+        v.iter().any(|v| v.code == codes::ADDONS_WITHOUT_PLAN),
+        "{v:?}"
+    );
+}

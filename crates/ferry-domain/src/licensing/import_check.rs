@@ -269,7 +269,17 @@ impl<'c> ImportCheck<'c> {
         }
         let plan = plan_from_input(self.catalogue, cell(col::NEW_LICENSE));
         let addons = addons_from_input(self.catalogue, split_list(cell(col::NEW_ADDONS)));
-        let username_cell = trim(cell(col::USERNAME));
+        let mut username_cell = trim(cell(col::USERNAME));
+        // "No licence" is written by emptying New License and New Add-ons
+        // (the source products' own instruction); the user name the export
+        // wrote goes with the licence and may stay in its cell. A user name
+        // changed on such a row is still a user name without a plan.
+        let no_licence =
+            trim(cell(col::NEW_LICENSE)).is_empty() && trim(cell(col::NEW_ADDONS)).is_empty();
+        let exported = u.entry.and_then(|e| e.username.as_ref());
+        if no_licence && exported.is_some_and(|e| e.as_str() == username_cell) {
+            username_cell = "";
+        }
         let mut bad_username = false;
         let username = if username_cell.is_empty() {
             plan.as_ref().and_then(|_| default_username(user))
