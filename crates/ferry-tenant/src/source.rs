@@ -166,8 +166,7 @@ mod tests {
             "gs://acme-export/dumps/db.dump",
             vars(&[("GOOGLE_SERVICE_ACCOUNT", "/nonexistent/ferry-key.json")]),
         )
-        .err()
-        .expect("the named key file is read");
+        .expect_err("the named key file is read");
         assert!(err.contains("/nonexistent/ferry-key.json"), "{err}");
     }
 
@@ -175,9 +174,7 @@ mod tests {
     /// without an account there is nothing to connect to.
     #[test]
     fn azure_blob_sources() {
-        let err = open_source_with("az://archive/docs/", vars(&[]))
-            .err()
-            .expect("no account");
+        let err = open_source_with("az://archive/docs/", vars(&[])).expect_err("no account");
         assert!(err.to_lowercase().contains("account"), "{err}");
         let (_, path) = open_source_with(
             "az://archive/docs/2024/",
