@@ -11,7 +11,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
 
 /// Opens the store behind a source URL and the path inside it. `s3://`
 /// reads the `AWS_*` variables, `gs://bucket/…` the `GOOGLE_*` ones and
@@ -83,8 +83,11 @@ pub fn open_source_with(
                 Some(p) => format!("{base}:{p}"),
                 None => base,
             };
+            // Plain `http://` is what the migration says it is: without
+            // `allow_http` every request failed with "builder error".
             let store = HttpBuilder::new()
                 .with_url(base)
+                .with_client_options(ClientOptions::new().with_allow_http(true))
                 .build()
                 .map_err(|e| e.to_string())?;
             let path =
@@ -152,6 +155,59 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    /// A plain-HTTP source answers: a real server on a socket (one request
+    /// per connection, `HEAD` and `GET` of one file, 404 for the rest).
+    #[tokio::test]
+    async fn plain_http_sources_are_read() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut request = String::new();
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let _ = reader.read_line(&mut request);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = b"-- dump\n";
+                let answer = if request.contains(" /exports/db.dump ") {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let mut a = head.into_bytes();
+                    if request.starts_with("GET") {
+                        a.extend_from_slice(body);
+                    }
+                    a
+                } else {
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec()
+                };
+                let _ = conn.write_all(&answer);
+            }
+        });
+        let t = Duration::from_secs(5);
+        let url = format!("http://127.0.0.1:{port}/exports/db.dump");
+        probe_source(&url, t)
+            .await
+            .expect("reachable over plain HTTP");
+        let (store, path) = open_source(&url).expect("open");
+        let bytes = store
+            .get(&path)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], b"-- dump\n");
+        let missing = format!("http://127.0.0.1:{port}/exports/gone.dump");
+        assert_eq!(probe_source(&missing, t).await, Err("not found".to_owned()));
     }
 
     /// `gs://bucket/path`: the bucket from the host, the object path from
