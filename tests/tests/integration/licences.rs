@@ -14,6 +14,7 @@ both_modes!(
     roster_and_catalogue_rules,
     remaining_rules_and_limits,
     an_emptied_licence_keeps_no_stale_user_name,
+    the_overview_names_old_licences,
 );
 
 /// Four users: the migrator (admin), two colleagues (one sharing an address
@@ -923,5 +924,41 @@ async fn an_emptied_licence_keeps_no_stale_user_name(mode: Mode) {
     let text = draft.to_string();
     assert!(!text.contains("ann@acme.example"), "{draft}");
     assert!(text.contains("mia@partner.example"), "{draft}");
+    app.stop().await;
+}
+
+/// Issue 16: existing licences no new plan is called are summarised under
+/// their own names beside the new plans (active users only).
+async fn the_overview_names_old_licences(mode: Mode) {
+    let app = spawn_app(mode).await;
+    let m = app.create_migration("acme").await;
+    let id = m["id"].as_str().unwrap();
+    let mut r = roster();
+    r["users"][1]["old_license"] = json!("Legacy Pro");
+    r["users"][1]["old_addons"] = json!(["Fax", "Marketing"]);
+    r["users"][2]["old_license"] = json!("legacy pro");
+    r["users"][3]["old_license"] = json!("Legacy Pro");
+    let res = put_roster(&app, id, &r).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let o: Value = app
+        .get(&format!("/v1/migrations/{id}/overview"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        o["old_licences"],
+        json!([{"name": "Legacy Pro", "current_holders": 2}]),
+        "{o}"
+    );
+    assert_eq!(
+        o["old_addons"],
+        json!([{"name": "Fax", "current_holders": 1}]),
+        "{o}"
+    );
+    let plans = o["plans"].as_array().unwrap();
+    assert!(plans.iter().all(|p| p["name"] != "Legacy Pro"), "{o}");
     app.stop().await;
 }

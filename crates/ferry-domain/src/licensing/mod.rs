@@ -43,7 +43,7 @@ pub use import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportRead
 pub use import_check::{
     DraftChange, ImportCheck, ImportSummary, NameHolder, StoredUser, Unrowed, UserRef,
 };
-pub use overview::{Overview, OverviewLine, overview};
+pub use overview::{OldLicenceLine, Overview, OverviewLine, overview};
 pub use preflight::{
     Check, CheckStatus, PreflightInput, PreflightReport, check_ids, run_preflight,
 };

@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::assignment::Assignments;
+use super::caseless::Caseless;
 use super::catalogue::Catalogue;
 use super::roster::Roster;
 
@@ -22,10 +23,25 @@ pub struct OverviewLine {
     pub remaining: i64,
 }
 
+/// An existing (old) licence or add-on that no plan or add-on of the new
+/// catalogue is called: summarised under its own name, so what users hold
+/// today is visible beside what the contract offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OldLicenceLine {
+    /// As first written on a card.
+    pub name: String,
+    /// Active users holding it today.
+    pub current_holders: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Overview {
     pub plans: Vec<OverviewLine>,
     pub addons: Vec<OverviewLine>,
+    /// Old licences under their own names, by name (ignoring case).
+    pub old_licences: Vec<OldLicenceLine>,
+    /// Old add-ons under their own names, by name (ignoring case).
+    pub old_addons: Vec<OldLicenceLine>,
     /// Active users the draft leaves without a plan: they lose access.
     pub active_without_plan: u64,
 }
@@ -39,10 +55,15 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
     let mut addon_current = vec![0u64; catalogue.addons().len()];
     let mut addon_assigned = vec![0u64; catalogue.addons().len()];
     let mut active_without_plan = 0;
+    let mut old_licences = OldNames::default();
+    let mut old_addons = OldNames::default();
 
     for user in roster.active_users() {
-        if let Some(i) = user.old_license().and_then(|l| catalogue.plan_position(l)) {
-            plan_current[i] += 1;
+        if let Some(l) = user.old_license().filter(|l| !l.trim().is_empty()) {
+            match catalogue.plan_position(l) {
+                Some(i) => plan_current[i] += 1,
+                None => old_licences.add(l),
+            }
         }
         for i in distinct(
             user.old_addons()
@@ -50,6 +71,18 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
                 .filter_map(|a| catalogue.addon_position(a)),
         ) {
             addon_current[i] += 1;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for a in user.old_addons() {
+            let a = a.as_str();
+            if a.trim().is_empty()
+                || catalogue.addon_position(a).is_some()
+                || seen.iter().any(|s| Caseless(s) == Caseless(a))
+            {
+                continue;
+            }
+            seen.push(a);
+            old_addons.add(a);
         }
         if assignments
             .get(user.user_id())
@@ -90,7 +123,29 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
             .enumerate()
             .map(|(i, a)| line(&a.name, addon_current[i], addon_assigned[i], a.capacity))
             .collect(),
+        old_licences: old_licences.lines(),
+        old_addons: old_addons.lines(),
         active_without_plan,
+    }
+}
+
+/// Old names counted ignoring case, shown as first written.
+#[derive(Default)]
+struct OldNames(std::collections::BTreeMap<String, OldLicenceLine>);
+
+impl OldNames {
+    fn add(&mut self, name: &str) {
+        self.0
+            .entry(name.trim().to_lowercase())
+            .or_insert_with(|| OldLicenceLine {
+                name: name.trim().to_owned(),
+                current_holders: 0,
+            })
+            .current_holders += 1;
+    }
+
+    fn lines(self) -> Vec<OldLicenceLine> {
+        self.0.into_values().collect()
     }
 }
 
@@ -134,6 +189,38 @@ mod tests {
             (1, 1, 0)
         );
         assert_eq!(o.active_without_plan, 1, "Eve");
+    }
+
+    /// Old licences that no new plan is called stay visible under their own
+    /// names (ignoring case; active users only).
+    #[test]
+    fn old_licences_keep_their_own_names() {
+        use crate::licensing::test_support::roster_inputs;
+        let (mut users, sats) = roster_inputs();
+        users[2].old_license = Some("Legacy Pro".into()); // Cid, active, first
+        users[4].old_license = Some("legacy pro".into()); // Eve, active
+        users[3].old_license = Some("Legacy Pro".into()); // Dee, inactive
+        users[2].old_addons = vec!["Fax".into(), "fax".into(), "Marketing".into()];
+        let r = Roster::from_inputs(&users, &sats).expect("roster");
+        let o = overview(&r, &catalogue(), &draft());
+        assert_eq!(
+            o.old_licences,
+            [OldLicenceLine {
+                name: "Legacy Pro".into(),
+                current_holders: 2
+            }]
+        );
+        assert_eq!(
+            o.old_addons,
+            [OldLicenceLine {
+                name: "Fax".into(),
+                current_holders: 1
+            }]
+        );
+        // Names the catalogue has are counted on their plan's line only.
+        assert_eq!(by_name(&o.plans, "Standard").current_holders, 0);
+        let o = overview(&roster(), &catalogue(), &draft());
+        assert!(o.old_licences.is_empty() && o.old_addons.is_empty());
     }
 
     #[test]
