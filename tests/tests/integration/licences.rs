@@ -460,14 +460,7 @@ async fn procedure_b_csv_round_trip(mode: Mode) {
     let applied: Value = res.json().await.unwrap();
     assert_eq!(applied["rows"], 3);
     assert_eq!(applied["changed"], 2);
-    let draft: Value = app
-        .get(&format!("/v1/migrations/{id}/draft"), &app.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let draft = app.get_json(&format!("/v1/migrations/{id}/draft")).await;
     assert_eq!(draft["version"], applied["draft_version"]);
     assert_eq!(draft["assignments"]["u2"]["plan"], "Engage");
 
@@ -940,14 +933,7 @@ async fn the_overview_names_old_licences(mode: Mode) {
     r["users"][3]["old_license"] = json!("Legacy Pro");
     let res = put_roster(&app, id, &r).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let o: Value = app
-        .get(&format!("/v1/migrations/{id}/overview"), &app.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o = app.get_json(&format!("/v1/migrations/{id}/overview")).await;
     assert_eq!(
         o["old_licences"],
         json!([{"name": "Legacy Pro", "current_holders": 2}]),
