@@ -38,6 +38,11 @@ pub struct DeliveredUser {
     /// Addresses taken off this card because another user logs in with
     /// them.
     pub addresses_removed: Vec<RemovedAddress>,
+    /// Addresses on the card, as written, that cannot be a login (quoted,
+    /// misspelt, ...): contact data the cloud side may keep, never a user
+    /// name.
+    #[serde(default)]
+    pub addresses_unusable: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +88,7 @@ pub fn delivered_users(roster: &Roster, committed: &Assignments) -> Vec<Delivere
                     .map(|e| e.as_str().to_owned())
                     .collect(),
                 addresses_removed: gone,
+                addresses_unusable: user.unusable_emails().to_vec(),
             }
         })
         .collect()

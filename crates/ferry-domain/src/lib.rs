@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod migration;
 pub mod newtypes;
 pub mod state;
+pub mod text;
 pub mod webhook;
 
 pub use auth::{Permission, Role};

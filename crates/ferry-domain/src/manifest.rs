@@ -37,6 +37,7 @@ pub mod codes {
     pub const PATH_EMPTY: &str = "path_empty";
     pub const PATH_TOO_LONG: &str = "path_too_long";
     pub const PATH_CONTROL_CHARACTER: &str = "path_control_character";
+    pub const PATH_FORMAT_CONTROL: &str = "path_format_control";
     pub const PATH_ABSOLUTE: &str = "path_absolute";
     pub const PATH_BACKSLASH: &str = "path_backslash";
     pub const PATH_ENCODED: &str = "path_encoded_separator";

@@ -45,11 +45,19 @@ pub mod patterns {
     );
     // Not a control character (`char::is_control`: U+0000–U+001F, U+007F–U+009F).
     fragment!(not_control, "[^\\u0000-\\u001f\\u007f-\\u009f]");
-    // An email address: visible ASCII local part without `@`, `,` or `;`
-    // (those separate addresses in CSV cells), a dotted host name of labels.
+    // Format controls (`crate::text`) in the Basic Multilingual Plane, for
+    // use inside a negated class.
+    fragment!(
+        format_bmp,
+        "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb"
+    );
+    // An email address: an ASCII dot-atom name part (words of `atext`
+    // joined by dots; the schema does not forbid a double dot, which would
+    // take a lookahead, so the server's 422 is stricter there), a dotted host
+    // name of labels.
     fragment!(
         email,
-        "[!-+\\--:<-?A-~]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+        "[A-Za-z0-9!#-'*+/=?^-~-](?:[A-Za-z0-9!#-'*+./=?^-~-]{0,62}[A-Za-z0-9!#-'*+/=?^-~-])?@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
     );
 
     /// [`TenantSlug`](super::TenantSlug), with `minLength` 2 and `maxLength` 63.
@@ -113,13 +121,20 @@ pub mod patterns {
         "*$"
     );
     /// A catalogue plan or add-on name: 1 to 64 characters once trimmed, no
-    /// control characters, `,` or `;`.
+    /// control characters, `,` or `;`, no format controls of the Basic
+    /// Multilingual Plane (those beyond it need a `u`-flag regex; the
+    /// server refuses them as well).
     pub const CATALOGUE_NAME: &str = concat!(
         "^",
         ws!(),
-        "*[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
-        "(?:[^,;\\u0000-\\u001f\\u007f-\\u009f]{0,62}",
-        "[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?",
+        "*[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000",
+        format_bmp!(),
+        "](?:[^,;\\u0000-\\u001f\\u007f-\\u009f",
+        format_bmp!(),
+        "]{0,62}",
+        "[^,;\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000",
+        format_bmp!(),
+        "])?",
         ws!(),
         "*$"
     );
@@ -315,10 +330,14 @@ impl TenantSlug {
     }
 }
 
-/// An email address, checked for the shape a mail system and the cloud tenant's
-/// login accept: one `@`, a non-empty local part, a dotted domain, no spaces or
-/// control characters, at most 254 characters. Compared case-insensitively
-/// (see [`Email::key`]), kept as written for display.
+/// An email address, checked for the shape a mail system and the cloud
+/// tenant's login accept: a dot-atom name part (RFC 5322 §3.2.3: letters,
+/// digits and `!#$%&'*+-/=?^_`{|}~` in dot-separated words; beyond ASCII, any
+/// character that is not a space, a control or a format control, as RFC 6531
+/// allows), one `@`, a dotted host name, at most 254 characters. Quoted names,
+/// comments and IP literals are valid in mail headers but no login system
+/// takes them, so they are refused here. Compared case-insensitively (see
+/// [`Email::key`]), kept as written for display.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 string_newtype!(Email);
@@ -343,11 +362,24 @@ impl Email {
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad(EMAIL_NO_BLANKS));
         }
+        if let Some(c) = crate::text::first_format_control(s) {
+            return Err(bad(&format!(
+                "an email address has no bidirectional or invisible format characters ({} here)",
+                crate::text::code_point(c)
+            )));
+        }
         let Some((local, domain)) = s.split_once('@') else {
             return Err(bad(EMAIL_FORM));
         };
         if local.is_empty() || local.len() > 64 || domain.contains('@') {
             return Err(bad(EMAIL_ONE_AT));
+        }
+        let atom_char = |c: char| !c.is_ascii() || is_atext(c as u32 as u8);
+        if !local
+            .split('.')
+            .all(|w| !w.is_empty() && w.chars().all(atom_char))
+        {
+            return Err(bad(EMAIL_DOT_ATOM));
         }
         let label_ok = |l: &str| {
             !l.is_empty()
@@ -370,8 +402,16 @@ impl Email {
 
 const EMAIL_NO_BLANKS: &str = "an email address has no spaces or control characters";
 const EMAIL_FORM: &str = "an email address has the form name@domain";
-const EMAIL_ONE_AT: &str = "an email address has exactly one '@' after a non-empty name";
+const EMAIL_ONE_AT: &str = "an email address has exactly one '@' after a name of 1 to 64 bytes";
+const EMAIL_DOT_ATOM: &str = "the name part of an email address is letters, digits and \
+     !#$%&'*+-/=?^_`{|}~ in words joined by single dots: no quotes, parentheses, commas, \
+     semicolons, brackets or leading, trailing or double dots";
 const EMAIL_DOMAIN: &str = "the domain of an email address is a dotted host name";
+
+/// RFC 5322's `atext` on ASCII: what a dot-atom's words are made of.
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+}
 
 /// The first rule of [`Email::parse`] a trimmed, non-empty ASCII address of at
 /// most 254 bytes breaks, checked on bytes in the same order with the same
@@ -387,6 +427,10 @@ fn ascii_email_problem(s: &[u8]) -> Option<&'static str> {
     let (local, domain) = (&s[..at], &s[at + 1..]);
     if local.is_empty() || local.len() > 64 || domain.contains(&b'@') {
         return Some(EMAIL_ONE_AT);
+    }
+    let word_ok = |w: &[u8]| !w.is_empty() && w.iter().all(|&b| is_atext(b));
+    if !local.split(|&b| b == b'.').all(word_ok) {
+        return Some(EMAIL_DOT_ATOM);
     }
     let label_ok = |l: &[u8]| {
         !l.is_empty()
@@ -626,7 +670,14 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b.de", "First.Last+tag@sub.example.com", " x@y.io "] {
+        for ok in [
+            "a@b.de",
+            "First.Last+tag@sub.example.com",
+            " x@y.io ",
+            "o'brien@x.ie",
+            "a!#$%&'*+-/=?^_`{|}~z@x.de",
+            "jörg.müller@straße.de",
+        ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -640,6 +691,19 @@ mod tests {
             "a@b..de",
             "a@-b.de",
             "a@b\u{0}.de",
+            "\"a b\"@c.de",
+            "\"ann\"@c.de",
+            "a(comment)@c.de",
+            "a,b@c.de",
+            "a;b@c.de",
+            ".a@c.de",
+            "a.@c.de",
+            "a..b@c.de",
+            "a[1]@c.de",
+            "a\\b@c.de",
+            "an\u{200B}n@c.de",
+            "\u{202E}ann@c.de",
+            "a\u{FEFF}@c.de",
         ] {
             assert_eq!(
                 Email::parse(bad).expect_err(bad).code,

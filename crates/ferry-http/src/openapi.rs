@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::routes::{
     assignments, audit, documents, health, jobs, keys, licensing, migrations, precopy, review,
-    webhooks,
+    satellites, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -75,6 +75,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(precopy::get_precopy)
                 .service(migrations::list_migration_jobs)
                 .service(licensing::put_roster)
+                .service(satellites::put_satellites)
                 .service(licensing::list_users)
                 .service(licensing::get_catalogue)
                 .service(licensing::put_catalogue)

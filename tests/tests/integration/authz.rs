@@ -53,6 +53,11 @@ const POLICY: &[(&str, &str, Option<&[&str]>)] = &[
     ("GET", "/v1/migrations/{id}/precopy", Some(ALL)),
     ("GET", "/v1/migrations/{id}/jobs", Some(ALL)),
     ("PUT", "/v1/migrations/{id}/roster", Some(OPERATORS)),
+    (
+        "PUT",
+        "/v1/migrations/{id}/roster/satellites",
+        Some(OPERATORS),
+    ),
     ("GET", "/v1/migrations/{id}/users", Some(ALL)),
     ("GET", "/v1/migrations/{id}/catalogue", Some(ALL)),
     ("PUT", "/v1/migrations/{id}/catalogue", Some(OPERATORS)),

@@ -21,6 +21,7 @@ mod history;
 mod idempotency;
 mod import_fuzz;
 mod jobs;
+mod licence_rules;
 mod licences;
 mod metrics;
 mod migrations;

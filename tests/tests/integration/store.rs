@@ -71,7 +71,73 @@ both_modes!(
     snapshots_from_before_0010_get_their_positions,
     a_change_and_its_audit_record_commit_together,
     stored_values_come_back_typed_or_not_at_all,
+    user_names_of_the_looser_rule_are_cleared_by_0015,
 );
+
+/// Migration 0015 clears the stored user names the dot-atom rule refuses
+/// (else their drafts could not be read) and keeps every other one. The
+/// rows are written as a store from before the rule would have, then the
+/// migration's own text is run again.
+async fn user_names_of_the_looser_rule_are_cleared_by_0015(mode: Mode) {
+    let t = store(mode).await;
+    let id = open(&t.store, "dotatom").await;
+    let users: Vec<RosterUserInput> = (0..12).map(roster_user).collect();
+    let draft: Assignments = users
+        .iter()
+        .map(|u| {
+            let a = Assignment {
+                plan: Some("Engage".into()),
+                addons: vec![],
+                username: Some(Email::parse(&u.emails[0]).unwrap()),
+            };
+            (u.user_id.clone(), a)
+        })
+        .collect();
+    t.store
+        .replace_roster(&id, &users, &[], &draft, |_| Vec::new())
+        .await
+        .unwrap();
+    let old_rule = [
+        "\"ann\"@x.de",
+        "a(b)@x.de",
+        "a[1]@x.de",
+        "a\\b@x.de",
+        "a:b@x.de",
+        ".a@x.de",
+        "a.@x.de",
+        "a..b@x.de",
+        "an\u{200B}n@x.de",
+        "\u{202E}a@x.de",
+    ];
+    let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+    for (u, name) in users.iter().zip(old_rule) {
+        sqlx::query(
+            "UPDATE draft_assignments SET username = $1 WHERE migration_id = $2 AND user_id = $3",
+        )
+        .bind(name)
+        .bind(&id)
+        .bind(&u.user_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    assert!(
+        matches!(t.store.load_draft(&id).await, Err(StoreError::Corrupt(_))),
+        "the looser names cannot be read under the new rule"
+    );
+    let sql = include_str!("../../../crates/ferry-store/migrations/0015_dot_atom_usernames.sql");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let read = t.store.load_draft(&id).await.unwrap().assignments;
+    for (i, u) in users.iter().enumerate() {
+        let a = &read[&u.user_id];
+        assert_eq!(a.plan.as_deref(), Some("Engage"), "the plan stays");
+        let expected = (i >= old_rule.len()).then(|| u.emails[0].clone());
+        assert_eq!(a.username.as_ref().map(|e| e.to_string()), expected, "{i}");
+    }
+}
 
 /// Records leave the store as the domain's types, decoded by the domain's
 /// own parsers: a value the rules refuse (written behind Ferry's back) is
@@ -515,6 +581,7 @@ async fn large_rosters_and_drafts_read_back_exactly(mode: Mode) {
     let sats = vec![SatelliteInput {
         name: "Branch".into(),
         active: true,
+        source_row: None,
     }];
     let draft: Assignments = users
         .iter()

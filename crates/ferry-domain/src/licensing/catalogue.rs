@@ -213,6 +213,12 @@ fn check_name(raw: &str) -> Result<String, FieldError> {
     if s.chars().any(|c| c.is_control() || c == ',' || c == ';') {
         return Err(bad("a name has no control characters, ',' or ';'"));
     }
+    if let Some(c) = crate::text::first_format_control(s) {
+        return Err(bad(&format!(
+            "a name has no bidirectional or invisible format characters ({} here)",
+            crate::text::code_point(c)
+        )));
+    }
     Ok(s.to_owned())
 }
 
@@ -263,6 +269,16 @@ mod tests {
         );
         assert!(c.plan("Premium").is_none());
         assert!(c.plan("").is_none());
+    }
+
+    #[test]
+    fn names_that_display_as_another_are_refused() {
+        for name in ["Eng\u{200B}age", "\u{202E}egagnE", "Basic\u{FEFF}"] {
+            let err = check_name(name).expect_err(name);
+            assert_eq!(err.code, codes::INVALID_CATALOGUE_NAME);
+            assert!(err.message.contains("U+"), "{}", err.message);
+        }
+        assert!(check_name("Премиум").is_ok());
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub const INVALID_USER_ID: &str = "invalid_user_id";
 pub const DUPLICATE_USER_ID: &str = "duplicate_user_id";
 pub const INVALID_NAME: &str = "invalid_name";
 pub const INVALID_EMAIL: &str = "invalid_email";
-pub const MISSING_EMAIL: &str = "missing_email";
+/// Not an error of the upload: a card without an address that can be a login.
+pub const NO_USABLE_EMAIL: &str = "no_usable_email";
 pub const INVALID_TEXT: &str = "invalid_text";
 pub const INVALID_BOOLEAN: &str = "invalid_boolean";
 pub const INVALID_SATELLITE: &str = "invalid_satellite";

@@ -32,12 +32,7 @@ pub fn write_assignment_csv<W: Write>(
     let none = Default::default();
     for user in roster.active_users() {
         let a = assignments.get(user.user_id()).unwrap_or(&none);
-        let emails = user
-            .emails()
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let emails = user.addresses_as_written().collect::<Vec<_>>().join(", ");
         let cells = [
             user.user_id(),
             user.full_name().as_str(),

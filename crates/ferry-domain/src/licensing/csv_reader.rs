@@ -71,7 +71,22 @@ impl<'a> RawRow<'a> {
         let ends = &r.ends[..r.len];
         let all = &r.bytes[..ends.last().copied().unwrap_or(0)];
         match std::str::from_utf8(all) {
-            Ok(text) if ends.iter().all(|&e| text.is_char_boundary(e)) => Ok(Fields { text, ends }),
+            Ok(text) if ends.iter().all(|&e| text.is_char_boundary(e)) => {
+                if let Some(at) = control_at(text) {
+                    let column = ends.iter().position(|&e| e > at).unwrap_or(0);
+                    let c = text[at..].chars().next().unwrap_or('\0');
+                    return Err(format!(
+                        "row {} (line {}): column '{}' holds a control character \
+                         (U+{:04X}): no cell of the file holds tabs, line breaks or \
+                         other control characters",
+                        self.row,
+                        self.line,
+                        header[column],
+                        u32::from(c)
+                    ));
+                }
+                Ok(Fields { text, ends })
+            }
             _ => {
                 let bad = (0..r.len)
                     .find(|&i| r.get(i).is_some_and(|f| std::str::from_utf8(f).is_err()))
@@ -90,6 +105,21 @@ impl<'a> RawRow<'a> {
             .iter()
             .all(|f| f.iter().all(u8::is_ascii_whitespace))
     }
+}
+
+/// Where the first control character (`char::is_control`) of `text` starts.
+/// The export never writes one (the roster refuses them in every field), so
+/// one in an upload is an editing accident or an attack on whoever opens the
+/// file next; either way the file is refused, the header included. Most
+/// rows are plain ASCII: the C1 controls are `C2 80`–`C2 9F` in UTF-8, so a
+/// byte scan finds every candidate.
+fn control_at(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().find_map(|(i, &b)| match b {
+        0..=0x1f | 0x7f => Some(i),
+        0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => Some(i),
+        _ => None,
+    })
 }
 
 /// The decoded fields of a row.
@@ -287,11 +317,19 @@ impl<R: Read> CsvRows<R> {
             let message = "the file is empty: the first line must be the header".to_owned();
             return Err(ReadStop::Io { line: 1, message });
         }
-        let header = rows
+        let header: Vec<String> = rows
             .record
             .iter()
-            .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+            .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
+        if let Some(name) = header.iter().find(|h| control_at(h).is_some()) {
+            let message = format!(
+                "line 1: the header name {name:?} holds a control character: \
+                 no cell of the file holds tabs, line breaks or other control characters"
+            );
+            return Err(ReadStop::Io { line: 1, message });
+        }
+        let header = header.into_iter().map(|h| h.trim().to_owned()).collect();
         Ok((rows, header))
     }
 

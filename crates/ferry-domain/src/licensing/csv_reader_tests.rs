@@ -41,23 +41,64 @@ fn comma_wins_when_header_has_more_commas() {
 
 #[test]
 fn rows_count_blank_lines_and_multiline_cells_like_a_spreadsheet() {
-    let (_, data, _) = rows(b"a,b\n1,\"x\ny\"\n\n3,z\n", CsvLimits::default()).expect("ok");
-    assert_eq!(data.iter().map(|d| d.0).collect::<Vec<_>>(), vec![2, 4]);
+    let input = b"a,b\n1,\"x\ny\"\n\n3,z\n";
+    let (mut r, _) = CsvRows::open(&input[..], CsvLimits::default())
+        .map_err(describe)
+        .expect("open");
+    let mut seen = Vec::new();
+    while let Some(row) = r.next_row().map_err(describe).expect("row") {
+        seen.push(row.row);
+    }
+    assert_eq!(seen, [2, 4]);
+}
+
+#[test]
+fn control_characters_are_refused_anywhere_with_row_and_column() {
+    // A tab, a line break inside a quoted cell, a C1 control, an escape.
+    for (input, column) in [
+        (&b"a,b\n1,x\ty\n"[..], "'b'"),
+        (&b"a,b\n\"1\n2\",y\n"[..], "'a'"),
+        ("a,b\n1,x\u{85}\n".as_bytes(), "'b'"),
+        (&b"a,b\n\x1b[31m,y\n"[..], "'a'"),
+    ] {
+        let err = rows(input, CsvLimits::default()).expect_err("control");
+        assert!(
+            err.contains("row 2") && err.contains(column) && err.contains("control character"),
+            "{err}"
+        );
+    }
+    let err = rows(b"a,\"b\tc\"\n1,2\n", CsvLimits::default()).expect_err("header");
+    assert!(
+        err.contains("header") && err.contains("control character"),
+        "{err}"
+    );
+    // Letters beyond ASCII, including those whose UTF-8 has a C2 byte, pass.
+    let (_, data, _) = rows("a,b\n\u{a0}é¢,日本\n".as_bytes(), CsvLimits::default()).expect("ok");
+    assert_eq!(data[0].1, ["\u{a0}é¢", "日本"]);
+}
+
+/// The unclosed-quote line after reading every row (an open quote swallows
+/// line breaks, so the rows themselves would be refused).
+fn open_quote(input: &[u8]) -> Option<u64> {
+    let (mut r, _) = CsvRows::open(input, CsvLimits::default())
+        .map_err(describe)
+        .expect("open");
+    while r.next_row().map_err(describe).expect("row").is_some() {}
+    r.unbalanced_quote_line()
 }
 
 #[test]
 fn unbalanced_quote_is_detected_with_its_line() {
-    let (_, _, open) = rows(b"a,b\n1,2\n3,\"oops\n4,5\n", CsvLimits::default()).expect("parses");
+    let open = open_quote(b"a,b\n1,2\n3,\"oops\n4,5\n");
     assert_eq!(open, Some(3));
-    let (_, _, open) =
-        rows(b"a,b\n1,\"ok \"\"quoted\"\"\"\n", CsvLimits::default()).expect("parses");
+    let open = open_quote(b"a,b\n1,\"ok \"\"quoted\"\"\"\n");
     assert_eq!(open, None);
     // Records whose quotes all sit on one line take a shortcut; the line of a
     // quote left open later must still be found, with LF and with CRLF.
     let lf = b"a,b\n\"x, y\",\"z\"\n3,\"oops\n4,5\n".to_vec();
     let crlf = b"a,b\r\n\"x, y\",\"z\"\r\n3,\"oops\r\n4,5\r\n".to_vec();
     for input in [lf, crlf] {
-        let (_, _, open) = rows(&input, CsvLimits::default()).expect("parses");
+        let open = open_quote(&input);
         assert_eq!(open, Some(3));
     }
 }
@@ -110,7 +151,8 @@ fn line_numbers_survive_crlf_multiline_cells_and_blank_lines() {
     while let Some(row) = r.next_row().map_err(describe).expect("row") {
         seen.push((row.row, row.line, row.decode(&header).is_ok()));
     }
-    assert_eq!(seen, [(2, 2, true), (4, 5, true), (5, 6, false)]);
+    // Row 2's cell holds a line break: numbered right, then refused.
+    assert_eq!(seen, [(2, 2, false), (4, 5, true), (5, 6, false)]);
 }
 
 #[test]

@@ -517,7 +517,7 @@ fn readonly_changes<'a>(
     if !same(1, user.full_name().as_str()) {
         out.push((1, columns::NAME));
     }
-    if !same_list(cell(2), user.emails().iter().map(|e| e.as_str())) {
+    if !same_list(cell(2), user.addresses_as_written()) {
         out.push((2, columns::EMAILS));
     }
     if !same(3, user.group()) {

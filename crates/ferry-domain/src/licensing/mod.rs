@@ -25,6 +25,7 @@ mod review;
 mod roster;
 mod roster_csv;
 mod rules;
+mod satellites_csv;
 mod username;
 
 #[cfg(test)]
@@ -51,4 +52,5 @@ pub use review::{NoLicenceUser, Review, ReviewChange, review};
 pub use roster::{Roster, RosterUserInput, RowError, Satellite, SatelliteInput, SourceUser};
 pub use roster_csv::{ROSTER_COLUMNS, parse_roster_csv};
 pub use rules::validate_assignments;
+pub use satellites_csv::{SATELLITE_COLUMNS, parse_satellites_csv};
 pub use username::{AddressRemoval, address_removals, default_username, username_choices};

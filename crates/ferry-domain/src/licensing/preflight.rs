@@ -191,6 +191,20 @@ fn licensed_users_have_usernames(
             .assignments
             .get(user.user_id())
             .and_then(|a| a.plan.as_deref());
+        let named = input
+            .assignments
+            .get(user.user_id())
+            .is_some_and(|a| a.username.is_some());
+        if user.active() && user.emails().is_empty() && !named {
+            let written = match user.unusable_emails() {
+                [] => "no address".to_owned(),
+                some => format!("only unusable addresses ({})", some.join(", ")),
+            };
+            offenders.push(format!(
+                "{}: the card has {written}: give them a user name (write a new address)",
+                user.user_id()
+            ));
+        }
         match (user.active(), plan) {
             (true, None) => offenders.push(format!(
                 "{}: active but no plan: will lose access",

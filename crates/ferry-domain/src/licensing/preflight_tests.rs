@@ -151,6 +151,47 @@ fn licensed_users_need_user_names_and_inactive_plans_warn() {
 }
 
 #[test]
+fn users_without_a_usable_address_are_named_until_they_have_a_user_name() {
+    // Eve's card holds only an address no login takes; she has no plan yet.
+    let case = Case::new().with_roster(|u, _| u[4].emails = vec!["eve at home".into()]);
+    let c = get(&case.run(), ids::LICENSED_USERS_HAVE_USERNAMES).clone();
+    assert_eq!(c.status, CheckStatus::Warn);
+    assert!(
+        c.offenders.contains(
+            &"u5: the card has only unusable addresses (eve at home): give them a user name \
+              (write a new address)"
+                .to_owned()
+        ),
+        "{:?}",
+        c.offenders
+    );
+    // A plan without a user name fails, as for anyone.
+    let mut case = Case::new().with_roster(|u, _| u[4].emails.clear());
+    case.draft
+        .insert("u5".into(), assign(Some("Basic"), &[], None));
+    let c = get(&case.run(), ids::LICENSED_USERS_HAVE_USERNAMES).clone();
+    assert_eq!(c.status, CheckStatus::Fail);
+    assert!(
+        c.offenders
+            .iter()
+            .any(|o| o.contains("u5: the card has no address")),
+        "{:?}",
+        c.offenders
+    );
+    // Given one, she is no longer named.
+    case.draft.insert(
+        "u5".into(),
+        assign(Some("Basic"), &[], Some("eve@new.example")),
+    );
+    let c = get(&case.run(), ids::LICENSED_USERS_HAVE_USERNAMES).clone();
+    assert!(
+        !c.offenders.iter().any(|o| o.starts_with("u5")),
+        "{:?}",
+        c.offenders
+    );
+}
+
+#[test]
 fn users_on_travel_fail_when_active_and_warn_when_inactive() {
     let r = Case::new().with_roster(|u, _| u[1].on_travel = true).run();
     let c = get(&r, ids::NO_USERS_ON_TRAVEL);

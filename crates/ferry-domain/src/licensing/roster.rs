@@ -33,8 +33,10 @@ pub struct RosterUserInput {
     pub user_id: String,
     #[schema(value_type = PersonName)]
     pub full_name: String,
-    /// One or more addresses; the first is the default user name.
-    #[schema(value_type = Vec<Email>, min_items = 1, example = json!(["ann@acme.example"]))]
+    /// The card's addresses; the first one that can be a login is the
+    /// default user name. Any may be invalid, and the list may be empty:
+    /// such a card loads, and the user needs a user name chosen for them.
+    #[schema(value_type = Vec<RosterText>, example = json!(["ann@acme.example"]))]
     pub emails: Vec<String>,
     #[serde(default)]
     #[schema(value_type = RosterText)]
@@ -68,6 +70,9 @@ pub struct SatelliteInput {
     pub name: String,
     #[serde(default = "yes")]
     pub active: bool,
+    /// Where the row came from in a CSV upload, so errors name it.
+    #[serde(skip)]
+    pub source_row: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -80,8 +85,13 @@ pub struct SourceUser {
     user_id: String,
     #[schema(value_type = String)]
     full_name: PersonName,
+    /// The addresses on the card that can be a login.
     #[schema(value_type = Vec<String>)]
     emails: Vec<Email>,
+    /// The addresses on the card, as written, that no mail system takes as
+    /// a login (`Email::parse` refuses them): kept, shown, never chosen by
+    /// default.
+    unusable_emails: Vec<String>,
     group: String,
     position: String,
     is_admin: bool,
@@ -112,9 +122,19 @@ impl SourceUser {
     pub fn full_name(&self) -> &PersonName {
         &self.full_name
     }
-    /// Never empty.
+    /// The usable addresses; empty on a card without one.
     pub fn emails(&self) -> &[Email] {
         &self.emails
+    }
+    /// The addresses on the card that cannot be a login, as written.
+    pub fn unusable_emails(&self) -> &[String] {
+        &self.unusable_emails
+    }
+    /// Every address on the card, usable ones first: what the export's
+    /// `Emails` cell lists and what the import compares it with.
+    pub fn addresses_as_written(&self) -> impl Iterator<Item = &str> {
+        let usable = self.emails.iter().map(|e| e.as_str());
+        usable.chain(self.unusable_emails.iter().map(String::as_str))
     }
     pub fn group(&self) -> &str {
         &self.group
@@ -222,7 +242,7 @@ impl Roster {
         let mut sats: Vec<Satellite> = Vec::with_capacity(satellites.len());
         for (i, s) in satellites.iter().enumerate() {
             let at = Locator {
-                row: None,
+                row: s.source_row,
                 list: "satellites",
                 index: i,
             };
@@ -281,7 +301,7 @@ impl Roster {
             .map(|u| RosterUserInput {
                 user_id: u.user_id.clone(),
                 full_name: u.full_name.to_string(),
-                emails: u.emails.iter().map(ToString::to_string).collect(),
+                emails: u.addresses_as_written().map(str::to_owned).collect(),
                 group: u.group.clone(),
                 position: u.position.clone(),
                 is_admin: u.is_admin,
@@ -298,6 +318,7 @@ impl Roster {
             .map(|s| SatelliteInput {
                 name: s.name.clone(),
                 active: s.active,
+                source_row: None,
             })
             .collect();
         (users, sats)
@@ -353,28 +374,34 @@ fn check_user(
             ))
         })
         .ok();
+    // A card's addresses are facts about the source: one that no mail system
+    // would take as a login (or none at all) does not stop the roster from
+    // loading. Such addresses are kept as written, apart from the usable
+    // ones; pre-flight names the users left without a usable one, and the
+    // migrator gives them a user name. Commas and semicolons separate
+    // addresses in CSV cells, so a JSON entry holding several is split the
+    // same way, and every address survives the export's round trip.
     let mut emails: Vec<Email> = Vec::with_capacity(input.emails.len());
-    for raw in input.emails.iter().filter(|e| !e.trim().is_empty()) {
-        // Commas and semicolons separate addresses in CSV cells, so an address
-        // containing one could not make the round trip through the export.
-        let parsed = if raw.contains([',', ';']) {
-            Err("an address has no ',' or ';'".to_owned())
-        } else {
-            Email::parse(raw).map_err(|e| e.message)
-        };
-        match parsed {
+    let mut unusable_emails: Vec<String> = Vec::new();
+    for raw in input.emails.iter().flat_map(|e| e.split([',', ';'])) {
+        let written = raw.trim();
+        if written.is_empty() {
+            continue;
+        }
+        match Email::parse(written) {
             // One card listing the same address twice is harmless: keep one.
             Ok(e)
                 if emails
                     .iter()
                     .any(|o| Caseless(o.as_str()) == Caseless(e.as_str())) => {}
             Ok(e) => emails.push(e),
-            Err(msg) => errors.push(at.error("emails", raw, codes::INVALID_EMAIL, msg)),
+            // Shown in CSV cells and log lines like any other card text.
+            Err(_) => match check_text(written, MAX_TEXT) {
+                Err(msg) => errors.push(at.error("emails", raw, codes::INVALID_EMAIL, msg)),
+                Ok(()) if unusable_emails.iter().any(|o| o == written) => {}
+                Ok(()) => unusable_emails.push(written.to_owned()),
+            },
         }
-    }
-    if input.emails.iter().all(|e| e.trim().is_empty()) {
-        let msg = "a user has at least one email address".to_owned();
-        errors.push(at.error("emails", "", codes::MISSING_EMAIL, msg));
     }
     let mut text = |field: &str, raw: &str, max: usize| -> String {
         let s = raw.trim();
@@ -403,6 +430,7 @@ fn check_user(
         user_id: user_id.to_owned(),
         full_name: full_name?,
         emails,
+        unusable_emails,
         group,
         position,
         is_admin: input.is_admin,

@@ -35,7 +35,7 @@ pub fn parse_roster_csv<R: Read>(
     limits: CsvLimits,
 ) -> Result<Vec<RosterUserInput>, CsvFailure<RowError>> {
     let (mut rows, header) = CsvRows::open(reader, limits).map_err(stop_to_failure)?;
-    let cols = map_columns(&header).map_err(CsvFailure::Invalid)?;
+    let cols = map_columns(&header, &ROSTER_COLUMNS, REQUIRED).map_err(CsvFailure::Invalid)?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     loop {
@@ -99,7 +99,7 @@ pub fn parse_roster_csv<R: Read>(
     }
 }
 
-fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
+pub(super) fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
     match cell.trim().to_ascii_lowercase().as_str() {
         "" => Ok(None),
         "true" | "yes" | "1" => Ok(Some(true)),
@@ -108,7 +108,7 @@ fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
     }
 }
 
-fn error(
+pub(super) fn error(
     row: Option<u64>,
     field: &str,
     value: &str,
@@ -124,7 +124,7 @@ fn error(
     }
 }
 
-fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
+pub(super) fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
     match stop {
         ReadStop::TooLarge { limit_name, limit } => CsvFailure::TooLarge { limit_name, limit },
         ReadStop::Io { message, .. } => {
@@ -133,9 +133,16 @@ fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
     }
 }
 
-fn map_columns(header: &[String]) -> Result<[Option<usize>; 10], Vec<RowError>> {
-    let wanted: Vec<String> = ROSTER_COLUMNS.iter().map(|c| normalise_header(c)).collect();
-    let mut found = [None; 10];
+/// Where each of `columns` is in `header` (matched loosely); the first
+/// `required` must be there. Every unknown, doubled or missing column is
+/// reported.
+pub(super) fn map_columns(
+    header: &[String],
+    columns: &[&str],
+    required: usize,
+) -> Result<Vec<Option<usize>>, Vec<RowError>> {
+    let wanted: Vec<String> = columns.iter().map(|c| normalise_header(c)).collect();
+    let mut found = vec![None; columns.len()];
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
         let key = normalise_header(name);
@@ -154,17 +161,14 @@ fn map_columns(header: &[String]) -> Result<[Option<usize>; 10], Vec<RowError>> 
             }
             Some(c) => found[c] = Some(i),
             None => {
-                let msg = format!(
-                    "column '{name}' is not one of {}",
-                    ROSTER_COLUMNS.join(", ")
-                );
+                let msg = format!("column '{name}' is not one of {}", columns.join(", "));
                 errors.push(error(Some(1), name, name, codes::UNKNOWN_COLUMN, msg));
             }
         }
     }
-    for (c, slot) in found.iter().enumerate().take(REQUIRED) {
+    for (c, slot) in found.iter().enumerate().take(required) {
         if slot.is_none() {
-            let name = ROSTER_COLUMNS[c];
+            let name = columns[c];
             errors.push(error(
                 Some(1),
                 name,
@@ -257,7 +261,7 @@ mod tests {
             .iter()
             .map(|e| (e.row, e.field.as_str(), e.code))
             .collect();
-        assert_eq!(got, [(Some(3), "emails", codes::INVALID_EMAIL)]);
+        assert_eq!(got, [(Some(3), "user_id", codes::DUPLICATE_USER_ID)]);
     }
 
     #[test]

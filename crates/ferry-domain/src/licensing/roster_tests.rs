@@ -16,6 +16,7 @@ fn valid_inputs_build_a_roster() {
     let sats = [SatelliteInput {
         name: "HH".into(),
         active: false,
+        source_row: None,
     }];
     let r = Roster::from_inputs(&[u, input("u2", "Bob", &["bob@x.de"])], &sats).expect("valid");
     let ann = r.user("u1").expect("u1");
@@ -38,25 +39,56 @@ fn valid_inputs_build_a_roster() {
 fn every_bad_row_is_reported() {
     let mut bad_id = input("", "Ann", &["a@x.de"]);
     bad_id.user_id = "x\u{1}".into();
-    let no_mail = input("u2", "Bob", &[" "]);
-    let bad_mail = input("u3", " ", &["nope", "a,b@x.de"]);
+    let bad_name = input("u3", " ", &["c@x.de"]);
     let mut bad_text = input("u4", "Dee", &["d@x.de"]);
     bad_text.group = "a\nb".into();
     let long_id = input(&"x".repeat(65), "Eve", &["e@x.de"]);
-    let errs = Roster::from_inputs(&[bad_id, no_mail, bad_mail, bad_text, long_id], &[])
+    let mut bad_mail = input("u5", "Fay", &["f@x.de", "x\u{7}y", &"z".repeat(201)]);
+    bad_mail.group = "ok".into();
+    let errs = Roster::from_inputs(&[bad_id, bad_name, bad_text, long_id, bad_mail], &[])
         .expect_err("invalid");
     assert_eq!(
         codes_of(&errs),
         vec![
             ("users[0].user_id", codes::INVALID_USER_ID),
-            ("users[1].emails", codes::MISSING_EMAIL),
-            ("users[2].full_name", codes::INVALID_NAME),
-            ("users[2].emails", codes::INVALID_EMAIL),
-            ("users[2].emails", codes::INVALID_EMAIL),
-            ("users[3].group", codes::INVALID_TEXT),
-            ("users[4].user_id", codes::INVALID_USER_ID),
+            ("users[1].full_name", codes::INVALID_NAME),
+            ("users[2].group", codes::INVALID_TEXT),
+            ("users[3].user_id", codes::INVALID_USER_ID),
+            // Text no card could hold (control characters, 201 characters).
+            ("users[4].emails", codes::INVALID_EMAIL),
+            ("users[4].emails", codes::INVALID_EMAIL),
         ]
     );
+}
+
+#[test]
+fn cards_without_a_usable_address_load() {
+    let none = input("u1", "Ann", &[]);
+    let blank = input("u2", "Bob", &[" ", ""]);
+    let bad = input(
+        "u3",
+        "Cid",
+        &["nope", "\"cid\"@x.de", "cid@x.de; cid at home"],
+    );
+    let r = Roster::from_inputs(&[none, blank, bad], &[]).expect("a source fact, not an error");
+    assert!(r.user("u1").is_some_and(|u| u.emails().is_empty()));
+    assert!(r.user("u2").is_some_and(|u| u.unusable_emails().is_empty()));
+    let cid = r.user("u3").expect("u3");
+    assert_eq!(
+        cid.emails().iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        ["cid@x.de"]
+    );
+    assert_eq!(
+        cid.unusable_emails(),
+        ["nope", "\"cid\"@x.de", "cid at home"]
+    );
+    assert_eq!(
+        cid.addresses_as_written().collect::<Vec<_>>(),
+        ["cid@x.de", "nope", "\"cid\"@x.de", "cid at home"]
+    );
+    let (users, _) = r.to_inputs();
+    let again = Roster::from_inputs(&users, &[]).expect("round trip");
+    assert_eq!(again.users(), r.users());
 }
 
 #[test]
@@ -80,6 +112,7 @@ fn satellites_are_checked() {
     let s = |n: &str| SatelliteInput {
         name: n.into(),
         active: true,
+        source_row: None,
     };
     let errs = Roster::from_inputs(&[], &[s("HH"), s("hh"), s(" ")]).expect_err("bad");
     assert_eq!(

@@ -187,7 +187,10 @@ pub(crate) fn check_one<'r>(
             );
         }
         (Some(p), None) => {
-            let msg = format!("a user with plan '{p}' needs a user name (an email address)");
+            let msg = format!(
+                "a user with plan '{p}' needs a user name: select one of the user's \
+                 existing addresses or write a new address"
+            );
             push(columns::USERNAME, "", codes::USERNAME_REQUIRED, msg);
         }
         _ => {}

@@ -53,6 +53,7 @@ pub(crate) fn roster_inputs() -> (Vec<RosterUserInput>, Vec<SatelliteInput>) {
     let sats = vec![SatelliteInput {
         name: "Hamburg".into(),
         active: false,
+        source_row: None,
     }];
     (vec![ann, bob, cid, dee, eve], sats)
 }

@@ -50,6 +50,12 @@ impl<R: Read> CsvSource<R> {
         let mut columns = [None; 4];
         for (i, name) in names.iter().enumerate() {
             let name = String::from_utf8_lossy(name);
+            if name.chars().any(char::is_control) {
+                return Err(header_error(
+                    codes::CONTROL_CHARACTER,
+                    format!("the header name {name:?} holds a control character; {EXPECTED}"),
+                ));
+            }
             let key = normalise(&name);
             let Some(c) = COLUMNS.iter().position(|col| normalise(col) == key) else {
                 return Err(header_error(
@@ -181,7 +187,9 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
 /// RFC 4180, `""` inside quotes is one `"`, and a quote inside an unquoted
 /// field is an ordinary character.
 fn split_record(record: &[u8], delimiter: u8) -> Option<Fields> {
-    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    // Only spaces pad a field: a tab is a control character, which the
+    // field's own rule refuses with the row named (as any control is).
+    let is_blank = |b: &u8| *b == b' ';
     let mut fields = Vec::new();
     let mut i = 0;
     loop {

@@ -84,6 +84,14 @@ fn csv_header_problems_are_fatal() {
         ("d1,a.pdf,10\n", codes::UNKNOWN_COLUMN),
         ("document_id,path,size,path\n", codes::DUPLICATE_COLUMN),
         ("document_id,size\nd1,1\n", codes::MISSING_COLUMN),
+        (
+            "document_id,path,size\t\nd1,a,1\n",
+            codes::CONTROL_CHARACTER,
+        ),
+        (
+            "document_id,\"pa\u{1b}th\",size\nd1,a,1\n",
+            codes::CONTROL_CHARACTER,
+        ),
     ] {
         let items = csv(text);
         assert_eq!(errors(&items), [(Some(1), code)], "{text:?}");
@@ -116,6 +124,20 @@ fn csv_bad_rows_name_line_field_and_code_and_reading_goes_on() {
         ]
     );
     assert_eq!(ok(&items), [(7, "d6", "f", 2)]);
+}
+
+#[test]
+fn csv_tabs_are_control_characters_not_padding() {
+    let items = csv("document_id,path,size\nd1,a,\t1\nd2\t,b,1\nd3,\tc,1\nd4, d ,1\n");
+    assert_eq!(
+        errors(&items),
+        [
+            (Some(2), codes::INVALID_SIZE),
+            (Some(3), codes::CONTROL_CHARACTER),
+            (Some(4), codes::PATH_CONTROL_CHARACTER),
+        ]
+    );
+    assert_eq!(ok(&items), [(5, "d4", "d", 1)]);
 }
 
 #[test]

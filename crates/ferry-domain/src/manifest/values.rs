@@ -96,6 +96,14 @@ impl DocumentPath {
                 "a document path has no control characters (NUL, tab, CR, LF, DEL, ...)",
             );
         }
+        if let Some(c) = crate::text::first_format_control(raw) {
+            let msg = format!(
+                "a document path has no bidirectional or invisible format characters ({} here): \
+                 they make a path display as another",
+                crate::text::code_point(c)
+            );
+            return bad(codes::PATH_FORMAT_CONTROL, &msg);
+        }
         if is_absolute(raw) {
             return bad(
                 codes::PATH_ABSOLUTE,
@@ -320,6 +328,19 @@ mod tests {
         ] {
             assert_eq!(path_code(raw), codes::PATH_CONTROL_CHARACTER, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn format_controls() {
+        for raw in [
+            "invoice\u{202E}fdp.exe",
+            "a/\u{200B}b",
+            "\u{FEFF}a",
+            "a\u{2066}b\u{2069}",
+        ] {
+            assert_eq!(path_code(raw), codes::PATH_FORMAT_CONTROL, "{raw:?}");
+        }
+        assert!(DocumentPath::parse("Ärger/شركة/中文.txt").is_ok());
     }
 
     #[test]

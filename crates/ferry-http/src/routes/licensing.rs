@@ -122,7 +122,10 @@ pub struct RosterSummary {
 /// Load the source's users (and satellites): CSV (`text/csv`, columns
 /// `user_id, full_name, emails, group, position, is_admin, old_license,
 /// old_addons, on_travel, active`) or JSON. Replaces the roster while the
-/// migration is a draft; a CSV upload keeps the satellites.
+/// migration is a draft; a CSV upload keeps the satellites (they come as a
+/// second CSV file: `PUT …/roster/satellites`). A card's addresses may be
+/// missing or invalid: that is a fact about the source, so the roster
+/// loads, and pre-flight names the users who need a user name written.
 #[utoipa::path(
     tag = "licences",
     params(("id" = String, Path, description = "Migration id (UUID)")),
@@ -179,6 +182,18 @@ pub async fn put_roster(
     } else {
         return Err(ApiError::UnsupportedMediaType);
     };
+    store_roster(&state, &caller, &current, &users, &satellites).await
+}
+
+/// Loads `users` and `satellites` in place of `current`'s roster through the
+/// roster use case, caches the validated roster and answers its summary.
+pub(crate) async fn store_roster(
+    state: &AppState,
+    caller: &Caller,
+    current: &Licensing,
+    users: &[RosterUserInput],
+    satellites: &[SatelliteInput],
+) -> Result<HttpResponse, ApiError> {
     let current_view = ferry_app::roster::Current {
         migration_id: &current.migration.id,
         roster: &current.roster,
@@ -188,8 +203,8 @@ pub async fn put_roster(
         &state.store,
         &caller.key_id,
         current_view,
-        &users,
-        &satellites,
+        users,
+        satellites,
     )
     .await
     .map_err(|e| match e {
@@ -214,7 +229,7 @@ pub async fn put_roster(
     }))
 }
 
-fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
+pub(crate) fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
     ApiError::Validation(
         rows.into_iter()
             .map(|r| {
@@ -350,7 +365,11 @@ pub struct UserQuery {
 pub struct UserView {
     pub user_id: String,
     pub full_name: String,
+    /// The addresses that can be a login (user name choices).
     pub emails: Vec<String>,
+    /// The card's other addresses, as written: no mail system takes them as
+    /// a login.
+    pub unusable_emails: Vec<String>,
     pub group: String,
     pub position: String,
     pub is_admin: bool,
@@ -359,7 +378,9 @@ pub struct UserView {
     pub old_license: Option<String>,
     pub old_addons: Vec<String>,
     pub assignment: ferry_domain::licensing::Assignment,
-    /// Rule codes broken by this user's assignment, plus `on_travel`.
+    /// Rule codes broken by this user's assignment, plus `on_travel`, and
+    /// `no_usable_email` for an active user whose card has no address that
+    /// can be a login and who has no user name yet.
     pub problems: Vec<String>,
 }
 
@@ -434,13 +455,15 @@ pub async fn list_users(
         if user.on_travel() {
             problems.push("on_travel".to_owned());
         }
+        if user.active() && user.emails().is_empty() && a.username.is_none() {
+            problems.push(ferry_domain::licensing::codes::NO_USABLE_EMAIL.to_owned());
+        }
         if let Some(n) = &needle {
             let hay = [user.full_name().as_str(), user.group(), user.position()];
             let hit = hay.iter().any(|h| h.to_lowercase().contains(n.as_str()))
                 || user
-                    .emails()
-                    .iter()
-                    .any(|e| e.as_str().to_lowercase().contains(n.as_str()));
+                    .addresses_as_written()
+                    .any(|e| e.to_lowercase().contains(n.as_str()));
             if !hit {
                 continue;
             }
@@ -467,6 +490,7 @@ pub async fn list_users(
             user_id: user.user_id().to_owned(),
             full_name: user.full_name().to_string(),
             emails: user.emails().iter().map(|e| e.to_string()).collect(),
+            unusable_emails: user.unusable_emails().to_vec(),
             group: user.group().to_owned(),
             position: user.position().to_owned(),
             is_admin: user.is_admin(),

@@ -8,5 +8,6 @@ pub mod licensing;
 pub mod migrations;
 pub mod precopy;
 pub mod review;
+pub mod satellites;
 pub mod ui;
 pub mod webhooks;

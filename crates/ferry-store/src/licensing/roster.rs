@@ -169,6 +169,7 @@ impl Store {
             Ok(SatelliteInput {
                 name: row.try_get("name")?,
                 active: row.try_get::<i64, _>("active")? != 0,
+                source_row: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
