@@ -5,13 +5,44 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt};
+
+/// Seconds a source read may go without a byte before it fails (and is
+/// retried like any transient failure): `FERRY_SOURCE_READ_TIMEOUT_SECS`,
+/// default 30. A server that stalls mid-body then fails the document with
+/// the reason instead of holding the job forever.
+pub const READ_TIMEOUT_VAR: &str = "FERRY_SOURCE_READ_TIMEOUT_SECS";
+const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
+/// `object_store`'s clients bound a whole request by 30 s by default, which
+/// would cut off every source document that takes longer to stream (a
+/// 4 GiB file at 100 MB/s). Sources are bounded by silence instead (the
+/// read timeout); the whole-request bound is a day, for a line that trickles.
+const WHOLE_REQUEST_BOUND: &str = "24h";
+const CONNECT_TIMEOUT: &str = "10s";
+
+/// The client settings every remote source gets, from `env`.
+fn client_timeouts(env: &[(String, String)]) -> Result<[(ClientConfigKey, String); 3], String> {
+    let read = match env.iter().find(|(k, _)| k == READ_TIMEOUT_VAR) {
+        None => DEFAULT_READ_TIMEOUT_SECS,
+        Some((_, v)) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| format!("{READ_TIMEOUT_VAR} is a whole number of seconds above 0"))?,
+    };
+    Ok([
+        (ClientConfigKey::ReadTimeout, format!("{read}s")),
+        (ClientConfigKey::Timeout, WHOLE_REQUEST_BOUND.to_owned()),
+        (ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT.to_owned()),
+    ])
+}
 
 /// Opens the store behind a source URL and the path inside it. `s3://`
 /// reads the `AWS_*` variables, `gs://bucket/…` the `GOOGLE_*` ones and
@@ -29,12 +60,16 @@ pub fn open_source_with(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let timeouts = client_timeouts(&env)?;
     let path_in = |parsed: &url::Url| {
         Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| e.to_string())
     };
     match parsed.scheme() {
         "gs" => {
+            let client = timeouts.map(|(k, v)| (GoogleConfigKey::Client(k), v));
             let store = config_keys::<GoogleConfigKey>(env, "GOOGLE_")
+                .chain(client)
                 .fold(
                     GoogleCloudStorageBuilder::new()
                         .with_bucket_name(parsed.host_str().unwrap_or_default()),
@@ -45,7 +80,9 @@ pub fn open_source_with(
             Ok((Arc::new(store), path_in(&parsed)?))
         }
         "az" => {
+            let client = timeouts.map(|(k, v)| (AzureConfigKey::Client(k), v));
             let store = config_keys::<AzureConfigKey>(env, "AZURE_")
+                .chain(client)
                 .fold(
                     MicrosoftAzureBuilder::new()
                         .with_container_name(parsed.host_str().unwrap_or_default()),
@@ -65,8 +102,12 @@ pub fn open_source_with(
         }
         "s3" => {
             let bucket = parsed.host_str().unwrap_or_default();
-            let store = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
+            let store = timeouts
+                .into_iter()
+                .fold(
+                    AmazonS3Builder::from_env().with_bucket_name(bucket),
+                    |b, (k, v)| b.with_config(AmazonS3ConfigKey::Client(k), v),
+                )
                 .build()
                 .map_err(|e| e.to_string())?;
             let path =
@@ -85,9 +126,14 @@ pub fn open_source_with(
             };
             // Plain `http://` is what the migration says it is: without
             // `allow_http` every request failed with "builder error".
-            let store = HttpBuilder::new()
-                .with_url(base)
-                .with_client_options(ClientOptions::new().with_allow_http(true))
+            let store = timeouts
+                .into_iter()
+                .fold(
+                    HttpBuilder::new()
+                        .with_url(base)
+                        .with_config(ClientConfigKey::AllowHttp, "true"),
+                    |b, (k, v)| b.with_config(k, v),
+                )
                 .build()
                 .map_err(|e| e.to_string())?;
             let path =
@@ -101,7 +147,7 @@ pub fn open_source_with(
 /// The variables of `env` named `prefix…` that `object_store` knows as
 /// configuration keys of a backend, as its `from_env` reads them.
 fn config_keys<K: std::str::FromStr>(
-    env: impl IntoIterator<Item = (String, String)>,
+    env: Vec<(String, String)>,
     prefix: &str,
 ) -> impl Iterator<Item = (K, String)> {
     env.into_iter().filter_map(move |(key, value)| {
@@ -129,6 +175,9 @@ pub async fn probe_source(url: &str, timeout: Duration) -> Result<(), String> {
                     Err("folder not found".to_owned())
                 };
             }
+            if url.starts_with("http://") || url.starts_with("https://") {
+                return probe_web_folder(url, timeout).await;
+            }
             store
                 .list_with_delimiter(Some(&path))
                 .await
@@ -144,6 +193,29 @@ pub async fn probe_source(url: &str, timeout: Duration) -> Result<(), String> {
     tokio::time::timeout(timeout, check)
         .await
         .map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+/// An archive folder on a web server: an ordinary static file server
+/// answers `GET`/`HEAD` per document and lists nothing (WebDAV's
+/// `PROPFIND`, what `object_store` lists with, is refused), so the folder
+/// counts as reachable when the server answers its URL at all — 2xx, 3xx or
+/// 4xx (a folder without an index is 403 or 404 on most servers). Each
+/// document is then read, or found missing, one by one during the copy.
+/// A 5xx answer, a refused connection or silence is unreachable.
+async fn probe_web_folder(url: &str, timeout: Duration) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let res = client
+        .head(url)
+        .send()
+        .await
+        .map_err(|e| format!("the web server does not answer: {e}"))?;
+    if res.status().is_server_error() {
+        return Err(format!("the web server answers {}", res.status()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -208,6 +280,26 @@ mod tests {
         assert_eq!(&bytes[..], b"-- dump\n");
         let missing = format!("http://127.0.0.1:{port}/exports/gone.dump");
         assert_eq!(probe_source(&missing, t).await, Err("not found".to_owned()));
+        // The archive folder: the server answers (404, it lists nothing),
+        // which is all a static server can say about a folder.
+        let folder = format!("http://127.0.0.1:{port}/exports/docs/");
+        assert_eq!(probe_source(&folder, t).await, Ok(()));
+        // Nobody listening: unreachable.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let dead = format!("http://{}/docs/", closed.local_addr().expect("addr"));
+        drop(closed);
+        let err = probe_source(&dead, t).await.expect_err("nobody answers");
+        assert!(err.contains("does not answer"), "{err}");
+    }
+
+    #[test]
+    fn the_read_timeout_comes_from_the_environment() {
+        let url = "http://127.0.0.1:1/db.dump";
+        assert!(open_source_with(url, vars(&[(READ_TIMEOUT_VAR, "2")])).is_ok());
+        for bad in ["0", "soon", "-1"] {
+            let err = open_source_with(url, vars(&[(READ_TIMEOUT_VAR, bad)])).expect_err(bad);
+            assert!(err.contains(READ_TIMEOUT_VAR), "{err}");
+        }
     }
 
     /// `gs://bucket/path`: the bucket from the host, the object path from

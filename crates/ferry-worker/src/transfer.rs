@@ -115,12 +115,29 @@ fn classify(e: object_store::Error, side: Side) -> CopyError {
         | E::UnknownConfigurationKey { .. }
         | E::AlreadyExists { .. }
         | E::Precondition { .. }
-        | E::NotModified { .. } => CopyError::Permanent(e.to_string()),
+        | E::NotModified { .. } => CopyError::Permanent(with_causes(&e)),
         // `Generic` is how stores report I/O and network failures (after
         // their own HTTP retries); unknown future variants are treated
         // alike, as retrying costs only a bounded number of attempts.
-        _ => CopyError::Transient(e.to_string()),
+        _ => CopyError::Transient(with_causes(&e)),
     }
+}
+
+/// The error and every cause its message does not already show: an HTTP
+/// client reports a stalled body as "request or response body error", and
+/// only the cause says "operation timed out" — the reason the ledger needs.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[derive(Debug, Clone)]

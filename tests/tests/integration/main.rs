@@ -18,6 +18,7 @@ mod estimate;
 mod faults;
 mod faults_pg;
 mod history;
+mod http_source;
 mod idempotency;
 mod import_fuzz;
 mod jobs;
