@@ -16,29 +16,29 @@ use ferry_tests::{Mode, TestApp, migration_body, migration_body_with, spawn_app}
 use serde_json::{Value, json};
 
 /// The documented exit codes (docs/cli.md, "exit" table).
-const OK: i32 = 0;
-const USAGE: i32 = 2;
-const NETWORK: i32 = 3;
-const REFUSED: i32 = 4;
-const INVALID: i32 = 5;
-const JOB_FAILED: i32 = 6;
-const DOCUMENTS_REMAIN: i32 = 7;
+pub(crate) const OK: i32 = 0;
+pub(crate) const USAGE: i32 = 2;
+pub(crate) const NETWORK: i32 = 3;
+pub(crate) const REFUSED: i32 = 4;
+pub(crate) const INVALID: i32 = 5;
+pub(crate) const JOB_FAILED: i32 = 6;
+pub(crate) const DOCUMENTS_REMAIN: i32 = 7;
 
 /// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
     }
 
     /// Asserts the exit code, showing the whole run when it differs.
-    fn expect(self, code: i32) -> Run {
+    pub(crate) fn expect(self, code: i32) -> Run {
         assert_eq!(self.code, code, "unexpected exit code:\n{self}");
         self
     }
@@ -55,14 +55,14 @@ impl std::fmt::Display for Run {
 }
 
 /// The CLI as a migrator has it: the server and a key in the environment.
-struct Cli {
+pub(crate) struct Cli {
     server: String,
     key: String,
     dir: PathBuf,
 }
 
 impl Cli {
-    fn new(app: &TestApp, key: String, dir: &Path) -> Cli {
+    pub(crate) fn new(app: &TestApp, key: String, dir: &Path) -> Cli {
         Cli {
             server: app.base.clone(),
             key,
@@ -70,11 +70,11 @@ impl Cli {
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         let out = tokio::process::Command::new(ferry_bin())
             .args(args)
             .current_dir(&self.dir)
@@ -92,7 +92,7 @@ impl Cli {
     }
 
     /// Opens a migration from a JSON file; returns its id.
-    async fn create(&self, body: &Value) -> String {
+    pub(crate) async fn create(&self, body: &Value) -> String {
         let file = self.path(&format!(
             "migration-{}.json",
             body["tenant"].as_str().unwrap()
@@ -134,7 +134,7 @@ fn cell<'a>(rows: &'a mut [Vec<String>], user_id: &str, column: &str) -> &'a mut
     &mut rows[row][col]
 }
 
-const ROSTER_CSV: &str = "user_id,full_name,emails,group,position,is_admin,old_license,old_addons,on_travel,active\n\
+pub(crate) const ROSTER_CSV: &str = "user_id,full_name,emails,group,position,is_admin,old_license,old_addons,on_travel,active\n\
 u1,Mia Migrator,mia@partner.example,IT,Consultant,yes,Admin,,no,yes\n\
 u2,Ann Lee,ann@acme.example,Sales,Lead,no,Engage,Marketing,no,yes\n\
 u3,Bob Roe,bob@acme.example,Sales,Rep,no,Standard,,no,yes\n\

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod authz;
 mod cli;
+mod cli_licence_step;
 mod cluster;
 mod crash;
 mod cutover;

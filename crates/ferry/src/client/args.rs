@@ -47,6 +47,21 @@ pub enum ClientCommand {
     /// The licence assignment as a CSV round trip.
     #[command(subcommand)]
     Assignments(AssignmentsCommand),
+    /// The target tenant's plans and add-ons with the contract's capacity.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
+    /// Per plan and add-on: holders today, assigned in the draft, capacity
+    /// and what remains; the old licences under their own names.
+    Overview {
+        /// Migration id.
+        id: String,
+    },
+    /// The source's users with their draft assignment and problems.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Edit the assignment draft for chosen users.
+    #[command(subcommand)]
+    Draft(DraftCommand),
     /// Run the pre-flight checks and print them (exit 5 when one fails).
     Preflight {
         /// Migration id.
@@ -201,6 +216,79 @@ pub enum AssignmentsCommand {
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Print the catalogue (`--json`: the document `set` takes).
+    Get {
+        /// Migration id.
+        id: String,
+    },
+    /// Replace the catalogue with a JSON file (`{"plans": [...],
+    /// "addons": [...]}`, as `get --json` prints it); the migration must be
+    /// a draft.
+    Set {
+        /// Migration id.
+        id: String,
+        /// The JSON file (`-` for stdin).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users (all pages), filtered like the API's `GET …/users`.
+    List {
+        /// Migration id.
+        id: String,
+        /// Free text over name, addresses, group and position.
+        #[arg(long)]
+        q: Option<String>,
+        /// Only holders of this plan in the draft (`none`: without a plan).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only users with a problem (a broken rule, on travel, no usable
+        /// address).
+        #[arg(long)]
+        problems: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DraftCommand {
+    /// Set plan, add-ons and/or user name for the chosen users at once: all
+    /// or nothing (exit 5 with the rule violations). Sends `If-Match` with
+    /// `--draft-version`, or else with the version read just before, so a
+    /// colleague's newer edit is reported (exit 4), never overwritten.
+    Edit(DraftEdit),
+}
+
+#[derive(Debug, Args)]
+pub struct DraftEdit {
+    /// Migration id.
+    pub id: String,
+    /// The users to edit: ids separated by commas.
+    #[arg(long, value_delimiter = ',', required = true, value_name = "IDS")]
+    pub users: Vec<String>,
+    /// Give this plan.
+    #[arg(long, conflicts_with = "no_plan")]
+    pub plan: Option<String>,
+    /// Take the licence away (also clears add-ons and user name).
+    #[arg(long)]
+    pub no_plan: bool,
+    /// Exactly these add-ons, separated by commas (`""`: none).
+    #[arg(long, value_name = "NAMES")]
+    pub addons: Option<String>,
+    /// The user name: one of the user's addresses or a new one.
+    #[arg(long, conflicts_with = "no_username")]
+    pub username: Option<String>,
+    /// Clear the user name.
+    #[arg(long)]
+    pub no_username: bool,
+    /// Refuse (exit 4) if the draft is no longer at this version.
+    #[arg(long)]
+    pub draft_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -1,6 +1,7 @@
 //! One function per command; this file routes and holds what several share:
 //! reading a refused upload (table + saved report, exit 5).
 
+mod licence_step;
 mod licences;
 mod lifecycle;
 mod migrations;
@@ -11,8 +12,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::args::{
-    AssignmentsCommand, ClientCommand, DocumentsCommand, ManifestCommand, MigrationsCommand,
-    RosterCommand,
+    AssignmentsCommand, CatalogueCommand, ClientCommand, DocumentsCommand, DraftCommand,
+    ManifestCommand, MigrationsCommand, RosterCommand, UsersCommand,
 };
 use super::exit::{Exit, Outcome};
 pub use super::http::migration_path;
@@ -44,6 +45,22 @@ pub async fn dispatch(api: &Api, out: Out, command: ClientCommand) -> Outcome {
                 report,
             } => licences::import(api, out, &id, &file, draft_version, report.as_deref()).await,
         },
+        ClientCommand::Catalogue(CatalogueCommand::Get { id }) => {
+            licence_step::catalogue_get(api, out, &id).await
+        }
+        ClientCommand::Catalogue(CatalogueCommand::Set { id, file }) => {
+            licence_step::catalogue_set(api, out, &id, &file).await
+        }
+        ClientCommand::Overview { id } => licence_step::overview(api, out, &id).await,
+        ClientCommand::Users(UsersCommand::List {
+            id,
+            q,
+            plan,
+            problems,
+        }) => licence_step::users(api, out, &id, q, plan, problems).await,
+        ClientCommand::Draft(DraftCommand::Edit(edit)) => {
+            licence_step::draft_edit(api, out, &edit).await
+        }
         ClientCommand::Preflight { id } => licences::preflight(api, out, &id).await,
         ClientCommand::Review { id } => licences::review(api, out, &id).await,
         ClientCommand::Commit(l) => lifecycle::commit(api, out, &l).await,

@@ -3,6 +3,7 @@
 //! and every note for a person goes to stderr.
 
 pub mod render;
+pub mod step;
 pub mod table;
 
 use serde_json::Value;
