@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure headless Chromium and its WebDriver (chromedriver) are installed
-# for the status page test (tests/tests/integration/ui.rs), installing Debian's
-# `chromium` and `chromium-driver` when a machine lacks them. Quick and
-# silent when both are there; run by `make test`.
+# for the browser tests (tests/tests/integration/ui.rs, workspace.rs),
+# installing Debian's `chromium` and `chromium-driver` when a machine lacks
+# them, and axe-core from the npm registry. Quick and silent when all are
+# there; run by `make test`.
 set -euo pipefail
+cd "$(dirname "$0")"
+
+# axe-core (pinned by tests/axe/package-lock.json) for the workspace test's
+# accessibility check; used by the test only, never served by Ferry.
+if [ ! -f axe/node_modules/axe-core/axe.min.js ]; then
+  command -v npm >/dev/null || { echo "browser.sh: npm is needed for axe-core" >&2; exit 1; }
+  (cd axe && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 CHROMIUM="${FERRY_TEST_CHROMIUM:-chromium}"
 CHROMEDRIVER="${FERRY_TEST_CHROMEDRIVER:-chromedriver}"

@@ -10,7 +10,7 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::routes::{
-    assignments, audit, documents, health, jobs, keys, licensing, migrations, precopy, review,
+    assignments, audit, documents, health, jobs, keys, licensing, me, migrations, precopy, review,
     satellites, webhooks,
 };
 
@@ -94,6 +94,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(documents::get_freeze)
                 .service(jobs::get_job)
                 .service(jobs::cancel_job)
+                .service(me::get_me)
                 .service(keys::create_key)
                 .service(keys::list_keys)
                 .service(keys::revoke_key)

@@ -84,6 +84,7 @@ const POLICY: &[(&str, &str, Option<&[&str]>)] = &[
     ("GET", "/v1/migrations/{id}/freeze", Some(ALL)),
     ("GET", "/v1/migrations/{id}/audit", Some(ALL)),
     ("GET", "/v1/audit", Some(ADMIN)),
+    ("GET", "/v1/me", Some(ALL)),
     ("GET", "/v1/audit/verify", Some(ADMIN)),
 ];
 

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod authz;
+mod browser;
 mod cli;
 mod cli_licence_step;
 mod cluster;
@@ -39,3 +40,4 @@ mod sweep;
 mod ui;
 mod upload;
 mod webhooks;
+mod workspace;

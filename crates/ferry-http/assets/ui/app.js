@@ -203,6 +203,7 @@
   // ---- detail view -------------------------------------------------------
 
   async function pollDetail(id) {
+    await whoAmI();
     const base = migrationPath(id);
     const m = await get(base, true);
     const jobsPath = base + '/jobs';
@@ -327,9 +328,13 @@
       ];
     }
 
+    const work = me && me.may.operate_migrations
+      ? el('p', {}, el('a', { id: 'open-workspace', href: `#/migrations/${encodeURIComponent(m.id)}/work/overview`, text: 'Open the workspace: licences and upload →' }))
+      : null;
     $('view').replaceChildren(
       el('p', {}, el('a', { href: '#/', text: '← all migrations' })),
       el('h1', { id: 'migration-title', 'data-migration-id': m.id, text: `${m.customer_name} (${m.tenant})` }),
+      work,
       el('div', { class: 'cards' }, summary, latest, freezeCard, cutoverCard),
       el('h2', { text: 'Jobs' }),
       jobsTable,
@@ -341,6 +346,25 @@
         })),
         pfBody));
   }
+
+  // ---- shared with the workspace (workspace.js) --------------------------
+
+  // What the key may do (`GET /v1/me`), read once per key.
+  let me = null;
+  async function whoAmI() {
+    if (!me) me = (await get('/v1/me', false)).data;
+    return me;
+  }
+  function showBanner(text) {
+    const b = $('banner');
+    b.textContent = text;
+    b.hidden = !text;
+  }
+  window.FerryCore = Object.freeze({
+    el, $, get, key, migrationPath, badge, bytes, rate, duration, when, int, progressBars,
+    ApiError, whoAmI, showBanner, setStatus: (t) => setStatus(t),
+  });
+  const workspaceRoute = () => /^#\/migrations\/[^/]+\/work(\/|$)/.test(location.hash);
 
   // ---- routing, polling, key --------------------------------------------
 
@@ -369,6 +393,11 @@
     clearTimeout(ui.timer);
     const cycle = (ui.cycle += 1);
     if (!key()) { showLogin(''); return; }
+    // The workspace runs its own requests (workspace.js).
+    if (workspaceRoute()) {
+      if (window.FerryWorkspace) window.FerryWorkspace.open();
+      return;
+    }
     const route = currentRoute();
     try {
       const data = route.id ? await pollDetail(route.id) : await pollList();
@@ -383,6 +412,7 @@
       if (cycle !== ui.cycle) return;
       if (e instanceof ApiError && e.status === 401) {
         sessionStorage.removeItem(KEY_STORAGE);
+        me = null;
         showLogin('The key was refused (401). Enter a valid key.');
         return;
       }
@@ -426,6 +456,7 @@
     });
     $('forget').addEventListener('click', () => {
       sessionStorage.removeItem(KEY_STORAGE);
+      me = null;
       showLogin('');
     });
     window.addEventListener('hashchange', () => { last = null; $('view').replaceChildren(); poll(); });

@@ -352,6 +352,8 @@ pub struct UserQuery {
     pub plan: Option<String>,
     /// Only users with (true) or without (false) a problem.
     pub has_problems: Option<bool>,
+    /// Only administrators of the source (true) or only the others (false).
+    pub is_admin: Option<bool>,
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[0-9]{1,9}$")]
     pub cursor: Option<String>,
@@ -467,6 +469,9 @@ pub async fn list_users(
             if !hit {
                 continue;
             }
+        }
+        if q.is_admin.is_some_and(|want| want != user.is_admin()) {
+            continue;
         }
         if let Some(p) = &q.plan {
             let matches = match &a.plan {

@@ -5,6 +5,7 @@ pub mod health;
 pub mod jobs;
 pub mod keys;
 pub mod licensing;
+pub mod me;
 pub mod migrations;
 pub mod precopy;
 pub mod review;

@@ -1,5 +1,7 @@
 //! `/ui`: the status page for people — the migrations with their jobs'
-//! progress, and one migration's pre-flight report, jobs and freeze.
+//! progress, and one migration's pre-flight report, jobs and freeze — and,
+//! for keys that may operate migrations, the migrator's workspace
+//! (`workspace.js`, `steps.js`: the licence step and the upload by clicking).
 //!
 //! Plain HTML, CSS and a small vanilla script compiled into the binary
 //! (`include_str!`), so there is no build step and nothing to fetch. The
@@ -37,6 +39,14 @@ const SCRIPT: Asset = Asset {
     body: include_str!("../../assets/ui/app.js"),
     content_type: "text/javascript; charset=utf-8",
 };
+const WORKSPACE: Asset = Asset {
+    body: include_str!("../../assets/ui/workspace.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
+const STEPS: Asset = Asset {
+    body: include_str!("../../assets/ui/steps.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
 const STYLE: Asset = Asset {
     body: include_str!("../../assets/ui/app.css"),
     content_type: "text/css; charset=utf-8",
@@ -59,6 +69,16 @@ pub fn register(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
             .route(web::head().to(script)),
     )
     .service(
+        web::resource("/ui/workspace.js")
+            .route(web::get().to(workspace))
+            .route(web::head().to(workspace)),
+    )
+    .service(
+        web::resource("/ui/steps.js")
+            .route(web::get().to(steps))
+            .route(web::head().to(steps)),
+    )
+    .service(
         web::resource("/ui/app.css")
             .route(web::get().to(style))
             .route(web::head().to(style)),
@@ -76,6 +96,14 @@ async fn index(req: HttpRequest) -> HttpResponse {
 
 async fn script(req: HttpRequest) -> HttpResponse {
     serve(&req, &SCRIPT)
+}
+
+async fn workspace(req: HttpRequest) -> HttpResponse {
+    serve(&req, &WORKSPACE)
+}
+
+async fn steps(req: HttpRequest) -> HttpResponse {
+    serve(&req, &STEPS)
 }
 
 async fn style(req: HttpRequest) -> HttpResponse {
@@ -135,7 +163,9 @@ mod tests {
             "new Function",
             "setAttribute('style'",
         ] {
-            assert!(!SCRIPT.body.contains(banned), "app.js uses {banned}");
+            for script in [&SCRIPT, &WORKSPACE, &STEPS] {
+                assert!(!script.body.contains(banned), "a script uses {banned}");
+            }
         }
     }
 
