@@ -346,7 +346,8 @@ pub async fn get_overview(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
-    /// Free text over name, email, group and position (case-insensitive).
+    /// Free text over every field of the card: id, name, addresses, group,
+    /// position, licence and add-ons held today (case-insensitive).
     pub q: Option<String>,
     /// Only users with this plan in the draft; `none` for users without one.
     pub plan: Option<String>,
@@ -461,8 +462,18 @@ pub async fn list_users(
             problems.push(ferry_domain::licensing::codes::NO_USABLE_EMAIL.to_owned());
         }
         if let Some(n) = &needle {
-            let hay = [user.full_name().as_str(), user.group(), user.position()];
+            let hay = [
+                user.user_id(),
+                user.full_name().as_str(),
+                user.group(),
+                user.position(),
+                user.old_license().unwrap_or(""),
+            ];
             let hit = hay.iter().any(|h| h.to_lowercase().contains(n.as_str()))
+                || user
+                    .old_addons()
+                    .iter()
+                    .any(|a| a.to_lowercase().contains(n.as_str()))
                 || user
                     .addresses_as_written()
                     .any(|e| e.to_lowercase().contains(n.as_str()));
