@@ -99,6 +99,11 @@ async fn accessibility_problems(browser: &Browser) -> Vec<String> {
 /// A screenshot of the screen and its accessibility check.
 async fn screen(browser: &Browser, name: &str) {
     browser.screenshot(name).await;
+    let text = browser.eval("return document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    for leak in ["null", "undefined", "[object", "NaN"] {
+        assert!(!text.contains(leak), "{name} shows {leak:?}:\n{text}");
+    }
     let problems = accessibility_problems(browser).await;
     assert!(
         problems.is_empty(),
@@ -516,6 +521,10 @@ async fn the_csv_round_trip_by_clicking_and_a_read_only_key() {
             .await,
         Value::Null
     );
+    let text = browser
+        .eval("return document.getElementById('view').innerText")
+        .await;
+    assert!(!text.as_str().unwrap().contains("null"), "{text}");
     browser
         .goto(&app.url(&format!("/ui#/migrations/{id}/work/users")))
         .await;

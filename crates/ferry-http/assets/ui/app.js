@@ -334,7 +334,7 @@
     $('view').replaceChildren(
       el('p', {}, el('a', { href: '#/', text: '← all migrations' })),
       el('h1', { id: 'migration-title', 'data-migration-id': m.id, text: `${m.customer_name} (${m.tenant})` }),
-      work,
+      ...(work ? [work] : []),
       el('div', { class: 'cards' }, summary, latest, freezeCard, cutoverCard),
       el('h2', { text: 'Jobs' }),
       jobsTable,

@@ -9,6 +9,9 @@
   const { el, $ } = C;
   const W = F.state;
   const POLL_MS = 1000;
+  // replaceChildren, leaving out the parts a condition left null (which
+  // replaceChildren would show as the text "null").
+  const fill = (node, ...parts) => node.replaceChildren(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false));
 
   const th = (names) => el('thead', {}, el('tr', {}, names.map((h) => el('th', { scope: 'col', text: h }))));
   const assignment = (a) => (a && a.plan ? [a.plan, ...(a.addons || [])].join(' + ') + (a.username ? ` as ${a.username}` : '') : 'no licence');
@@ -44,14 +47,14 @@
       ev.preventDefault();
       const chosen = file.files && file.files[0];
       if (!chosen) { F.notice('error', 'Choose the CSV file first.'); return; }
-      result.replaceChildren(el('p', { class: 'muted', text: 'Checking…' }));
+      fill(result, el('p', { class: 'muted', text: 'Checking…' }));
       try {
         const r = await F.send('POST', F.path('/assignments.csv'), {
           body: chosen, type: 'text/csv', headers: { 'If-Match': `"d${W.draftVersion}"` },
         });
         W.draftVersion = r.draft_version;
         F.notice('ok', `Accepted: ${C.int.format(r.rows)} rows read, ${C.int.format(r.changed)} user(s) changed; draft version ${r.draft_version}.`);
-        result.replaceChildren(el('p', { id: 'csv-accepted' }, `${C.int.format(r.changed)} user(s) changed. `,
+        fill(result, el('p', { id: 'csv-accepted' }, `${C.int.format(r.changed)} user(s) changed. `,
           el('a', { href: `#/migrations/${encodeURIComponent(W.id)}/work/review`, text: 'Review the changes →' })));
       } catch (e) {
         const p = e.problem || {};
@@ -60,15 +63,15 @@
           report.addEventListener('click', () => F.download(`/imports/${encodeURIComponent(p.import_id)}/errors.csv`, 'assignments.errors.csv')
             .catch((err) => F.notice('error', F.problemText(err))));
           F.notice('error', 'The file was refused: fix the rows listed below and upload it again.');
-          result.replaceChildren(violationTable(p.violations || []), p.import_id ? el('div', { class: 'actions' }, report) : null);
+          fill(result, violationTable(p.violations || []), p.import_id ? el('div', { class: 'actions' }, report) : null);
         } else {
           F.notice('error', F.problemText(e));
-          result.replaceChildren();
+          fill(result);
           if (e.status === 412) await F.refresh();
         }
       }
     });
-    host.replaceChildren(
+    fill(host, 
       el('p', { text: 'The round trip: download the file, edit it in a spreadsheet, upload it. All or nothing: a file with a mistake changes nothing and lists every problem.' }),
       el('div', { class: 'actions' }, exportButton),
       form, result);
@@ -83,17 +86,17 @@
     const commit = el('button', { type: 'button', id: 'commit', text: 'Commit the licences', disabled: 'disabled' });
     const run = el('button', { type: 'button', id: 'run-preflight', text: 'Run pre-flight' });
     run.addEventListener('click', async () => {
-      checks.replaceChildren(el('p', { class: 'muted', text: 'Running the checks (the source URLs are probed)…' }));
+      fill(checks, el('p', { class: 'muted', text: 'Running the checks (the source URLs are probed)…' }));
       try {
         const report = await F.send('GET', F.path('/preflight'));
-        checks.replaceChildren(
+        fill(checks, 
           el('p', { id: 'preflight-verdict' }, C.badge(report.passed ? 'pass' : 'fail'), report.passed ? ' pre-flight passes' : ' pre-flight fails: fix the failing checks'),
           el('table', { id: 'preflight-checks' }, th(['Check', 'Result', 'Message and who']),
             el('tbody', {}, report.checks.map((c) => el('tr', { 'data-check': c.id, 'data-status': c.status },
               el('td', {}, el('code', { text: c.id })), el('td', {}, C.badge(c.status)),
               el('td', {}, c.message, c.offenders.length ? el('ul', { class: 'offenders' }, c.offenders.slice(0, 50).map((o) => el('li', { text: o }))) : null))))));
         commit.disabled = !(report.passed && m.state === 'draft');
-      } catch (e) { checks.replaceChildren(el('p', { class: 'error', text: F.problemText(e) })); }
+      } catch (e) { fill(checks, el('p', { class: 'error', text: F.problemText(e) })); }
     });
     commit.addEventListener('click', async () => {
       try {
@@ -110,7 +113,7 @@
       } catch (e) { F.notice('error', F.problemText(e)); }
       await F.open();
     });
-    host.replaceChildren(
+    fill(host, 
       el('table', { id: 'review-changes' }, el('caption', { text: `${r.changes.length} user(s) change` }),
         th(['User', 'Licence today', 'Before', 'After']),
         el('tbody', {}, r.changes.map((c) => el('tr', { 'data-user-id': c.user_id },
@@ -216,7 +219,7 @@
     });
     const p = job ? job.progress : null;
     const canStart = m.state === 'ready' || (m.state === 'uploaded' && p && (p.documents_missing + p.documents_failed) > 0);
-    host.replaceChildren(
+    fill(host, 
       ['draft', 'ready'].includes(m.state) ? manifest : null,
       estimate,
       job ? jobCard(job) : null,

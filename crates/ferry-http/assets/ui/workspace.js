@@ -14,6 +14,9 @@
   const C = window.FerryCore;
   const { el, $ } = C;
   const PAGE = 50;
+  // replaceChildren, leaving out the parts a condition left null (which
+  // replaceChildren would show as the text "null").
+  const fill = (node, ...parts) => node.replaceChildren(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false));
 
   // One workspace at a time; reset when the migration changes.
   const W = {
@@ -110,7 +113,7 @@
     const me = await C.whoAmI().catch((e) => { C.showBanner(problemText(e)); return null; });
     if (!me) return;
     if (!me.may.operate_migrations) {
-      $('view').replaceChildren(
+      fill($('view'), 
         el('p', {}, el('a', { href: '#/migrations/' + encodeURIComponent(W.id), text: '← the migration' })),
         el('h1', { text: 'Workspace' }),
         el('p', { id: 'read-only', text: `This key (role ${me.role}) can watch migrations, not change them: the workspace is for migrators.` }));
@@ -133,7 +136,7 @@
       })));
     const host = el('section', { id: 'work-' + tab, class: 'work', 'aria-labelledby': 'tab-' + tab });
     const n = W.notice;
-    $('view').replaceChildren(
+    fill($('view'), 
       el('p', {}, el('a', { href: '#/migrations/' + encodeURIComponent(W.id), text: '← status of this migration' })),
       el('h1', { id: 'work-title', text: `${m.customer_name} (${m.tenant}) · workspace` },
         ' ', C.badge(m.state)),
@@ -145,7 +148,7 @@
     try {
       await t.render(host);
     } catch (e) {
-      host.replaceChildren(el('p', { class: 'error', role: 'alert', text: problemText(e) }));
+      fill(host, el('p', { class: 'error', role: 'alert', text: problemText(e) }));
     }
   }
 
@@ -175,7 +178,7 @@
       el('caption', { text: caption }),
       el('thead', {}, el('tr', {}, ['Name', 'Holders today'].map((h) => el('th', { scope: 'col', text: h })))),
       el('tbody', {}, lines.map((l) => el('tr', {}, el('th', { scope: 'row', text: l.name }), el('td', { class: 'num', text: C.int.format(l.current_holders) }))))) : null);
-    host.replaceChildren(
+    fill(host, 
       table('Plans', o.plans, 'plans'),
       table('Add-ons', o.addons, 'addons'),
       old('Licences held today that no new plan is called', o.old_licences, 'old-licences'),
@@ -265,7 +268,7 @@
     prev.addEventListener('click', async () => { await loadUsers(W.users.back.pop() || null); drawUsers(); });
     const next = el('button', { type: 'button', id: 'page-next', text: 'Next →', disabled: W.users.cursor ? null : 'disabled' });
     next.addEventListener('click', async () => { W.users.back.push(W.users.at); await loadUsers(W.users.cursor); drawUsers(); });
-    host.replaceChildren(
+    fill(host, 
       el('table', { id: 'users' },
         el('caption', { class: 'muted', text: `${items.length} user(s) on this page; ${W.selected.size} selected` }),
         el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, all),
@@ -280,7 +283,7 @@
     if (!host) return;
     const n = W.selected.size;
     if (!n) {
-      host.replaceChildren(el('p', { class: 'muted', id: 'editor-hint', text: 'Select users (the checkboxes) to edit their licence.' }));
+      fill(host, el('p', { class: 'muted', id: 'editor-hint', text: 'Select users (the checkboxes) to edit their licence.' }));
       return;
     }
     const plan = el('select', { id: 'edit-plan' },
@@ -336,7 +339,7 @@
       if (Object.keys(body).length === 1) { notice('error', 'Choose a plan, add-ons or a user name to change.'); return; }
       await saveEdit(body);
     });
-    host.replaceChildren(form);
+    fill(host, form);
   }
 
   async function saveEdit(body) {
@@ -372,7 +375,7 @@
   async function renderUsers(host) {
     if (!W.users.at && !W.users.items.length) await loadUsers(null);
     else await loadUsers(W.users.at);
-    host.replaceChildren(filterForm(), el('div', { id: 'editor-host' }), el('div', { id: 'user-table-host' }));
+    fill(host, filterForm(), el('div', { id: 'editor-host' }), el('div', { id: 'user-table-host' }));
     drawUsers();
     drawEditor();
   }
