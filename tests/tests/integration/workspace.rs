@@ -496,6 +496,19 @@ async fn the_csv_round_trip_by_clicking_and_a_read_only_key() {
         app.get_json(&format!("/v1/migrations/{id}")).await["state"],
         "ready"
     );
+    // Reopened from the review: back to draft, editable again.
+    browser
+        .wait_for(
+            "the reopen control",
+            "return document.getElementById('reopen') ? true : null",
+        )
+        .await;
+    browser.click("#reopen").await;
+    notice(&browser, "reopened", "Reopened").await;
+    assert_eq!(
+        app.get_json(&format!("/v1/migrations/{id}")).await["state"],
+        "draft"
+    );
     let errors = browser.console_errors().await;
     let unexpected = unexpected_console(&errors);
     assert!(unexpected.is_empty(), "browser console: {errors:#?}");
