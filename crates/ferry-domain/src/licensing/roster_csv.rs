@@ -7,7 +7,7 @@ use std::io::Read;
 
 use super::codes;
 use super::csv_common::{CsvFailure, CsvLimits, normalise_header, split_list};
-use super::csv_reader::{CsvRows, ReadStop};
+use super::csv_reader::{CsvRows, Fields, ReadStop};
 use super::roster::{RosterUserInput, RowError};
 
 /// The roster CSV's columns. The first three are required; the others
@@ -34,59 +34,100 @@ pub fn parse_roster_csv<R: Read>(
     reader: R,
     limits: CsvLimits,
 ) -> Result<Vec<RosterUserInput>, CsvFailure<RowError>> {
-    let (mut rows, header) = CsvRows::open(reader, limits).map_err(stop_to_failure)?;
-    let cols = map_columns(&header, &ROSTER_COLUMNS, REQUIRED).map_err(CsvFailure::Invalid)?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    loop {
-        let raw = match rows.next_row() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
-            Err(stop) => return Err(stop_to_failure(stop)),
-        };
-        if raw.is_blank() {
-            continue;
-        }
-        let row = raw.row;
-        let fields = match raw.decode(&header) {
-            Ok(f) => f,
-            Err(message) => {
-                errors.push(error(Some(row), "", "", codes::MALFORMED_CSV, message));
-                continue;
-            }
-        };
-        let cell = |c: usize| cols[c].map_or("", |i| fields.get(i));
-        let mut flag = |c: usize, default: bool| match parse_bool(cell(c)) {
+    read_named_rows(reader, limits, &ROSTER_COLUMNS, REQUIRED, |r, errors| {
+        let (is_admin, on_travel, active) = (
+            r.flag(5, false, errors),
+            r.flag(8, false, errors),
+            r.flag(9, true, errors),
+        );
+        let old_license = Some(r.cell(6).trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Some(RosterUserInput {
+            user_id: r.cell(0).to_owned(),
+            full_name: r.cell(1).to_owned(),
+            emails: split_list(r.cell(2)).map(str::to_owned).collect(),
+            group: r.cell(3).to_owned(),
+            position: r.cell(4).to_owned(),
+            is_admin,
+            old_license,
+            old_addons: split_list(r.cell(7)).map(str::to_owned).collect(),
+            on_travel,
+            active,
+            source_row: Some(r.row),
+        })
+    })
+}
+
+/// One decoded row of a CSV whose columns are named (`columns`), found in
+/// any order by [`map_columns`].
+pub(super) struct NamedRow<'a> {
+    /// The spreadsheet row (header = 1).
+    pub row: u64,
+    fields: Fields<'a>,
+    cols: &'a [Option<usize>],
+    columns: &'a [&'a str],
+}
+
+impl<'a> NamedRow<'a> {
+    /// The cell of column `c` (of `columns`); empty when the file lacks it.
+    pub fn cell(&self, c: usize) -> &'a str {
+        self.cols[c].map_or("", |i| self.fields.get(i))
+    }
+
+    /// A yes/no cell, `default` when empty; a bad one is reported (and
+    /// reads as `default`, so the rest of the row is still checked).
+    pub fn flag(&self, c: usize, default: bool, errors: &mut Vec<RowError>) -> bool {
+        match parse_bool(self.cell(c)) {
             Ok(b) => b.unwrap_or(default),
             Err(()) => {
                 let msg = "a yes/no cell holds true/false, yes/no or 1/0".to_owned();
                 errors.push(error(
-                    Some(row),
-                    ROSTER_COLUMNS[c],
-                    cell(c),
+                    Some(self.row),
+                    self.columns[c],
+                    self.cell(c),
                     codes::INVALID_BOOLEAN,
                     msg,
                 ));
                 default
             }
-        };
-        let (is_admin, on_travel, active) = (flag(5, false), flag(8, false), flag(9, true));
-        let old_license = Some(cell(6).trim())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        out.push(RosterUserInput {
-            user_id: cell(0).to_owned(),
-            full_name: cell(1).to_owned(),
-            emails: split_list(cell(2)).map(str::to_owned).collect(),
-            group: cell(3).to_owned(),
-            position: cell(4).to_owned(),
-            is_admin,
-            old_license,
-            old_addons: split_list(cell(7)).map(str::to_owned).collect(),
-            on_travel,
-            active,
-            source_row: Some(row),
-        });
+        }
+    }
+}
+
+/// Reads a CSV of named columns (the first `required` must be there) row
+/// by row, streamed: blank rows are skipped, an undecodable row (column
+/// count, UTF-8, control characters) and an unclosed quote are
+/// `malformed_csv`, and `each` turns every other row into an item, pushing
+/// its own errors. All errors are reported together.
+pub(super) fn read_named_rows<R: Read, T>(
+    reader: R,
+    limits: CsvLimits,
+    columns: &[&str],
+    required: usize,
+    mut each: impl FnMut(&NamedRow<'_>, &mut Vec<RowError>) -> Option<T>,
+) -> Result<Vec<T>, CsvFailure<RowError>> {
+    let (mut rows, header) = CsvRows::open(reader, limits).map_err(stop_to_failure)?;
+    let cols = map_columns(&header, columns, required).map_err(CsvFailure::Invalid)?;
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(raw) = rows.next_row().map_err(stop_to_failure)? {
+        if raw.is_blank() {
+            continue;
+        }
+        let row = raw.row;
+        match raw.decode(&header) {
+            Ok(fields) => {
+                let named = NamedRow {
+                    row,
+                    fields,
+                    cols: &cols,
+                    columns,
+                };
+                out.extend(each(&named, &mut errors));
+            }
+            Err(message) => errors.push(error(Some(row), "", "", codes::MALFORMED_CSV, message)),
+        }
     }
     if let Some(line) = rows.unbalanced_quote_line() {
         let msg = format!("line {line}: a quote opened here is never closed");
@@ -99,7 +140,7 @@ pub fn parse_roster_csv<R: Read>(
     }
 }
 
-pub(super) fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
+fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
     match cell.trim().to_ascii_lowercase().as_str() {
         "" => Ok(None),
         "true" | "yes" | "1" => Ok(Some(true)),
@@ -108,7 +149,7 @@ pub(super) fn parse_bool(cell: &str) -> Result<Option<bool>, ()> {
     }
 }
 
-pub(super) fn error(
+fn error(
     row: Option<u64>,
     field: &str,
     value: &str,
@@ -124,7 +165,7 @@ pub(super) fn error(
     }
 }
 
-pub(super) fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
+fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
     match stop {
         ReadStop::TooLarge { limit_name, limit } => CsvFailure::TooLarge { limit_name, limit },
         ReadStop::Io { message, .. } => {
@@ -136,7 +177,7 @@ pub(super) fn stop_to_failure(stop: ReadStop) -> CsvFailure<RowError> {
 /// Where each of `columns` is in `header` (matched loosely); the first
 /// `required` must be there. Every unknown, doubled or missing column is
 /// reported.
-pub(super) fn map_columns(
+fn map_columns(
     header: &[String],
     columns: &[&str],
     required: usize,

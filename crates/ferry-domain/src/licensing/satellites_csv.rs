@@ -5,11 +5,9 @@
 
 use std::io::Read;
 
-use super::codes;
 use super::csv_common::{CsvFailure, CsvLimits};
-use super::csv_reader::CsvRows;
 use super::roster::{RowError, SatelliteInput};
-use super::roster_csv::{error, map_columns, parse_bool, stop_to_failure};
+use super::roster_csv::read_named_rows;
 
 /// The satellites CSV's columns: `name` is required, `active` defaults to
 /// `true` (a satellite still syncing is what pre-flight must catch).
@@ -20,57 +18,19 @@ pub fn parse_satellites_csv<R: Read>(
     reader: R,
     limits: CsvLimits,
 ) -> Result<Vec<SatelliteInput>, CsvFailure<RowError>> {
-    let (mut rows, header) = CsvRows::open(reader, limits).map_err(stop_to_failure)?;
-    let cols = map_columns(&header, &SATELLITE_COLUMNS, 1).map_err(CsvFailure::Invalid)?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    while let Some(raw) = rows.next_row().map_err(stop_to_failure)? {
-        if raw.is_blank() {
-            continue;
-        }
-        let row = raw.row;
-        let fields = match raw.decode(&header) {
-            Ok(f) => f,
-            Err(message) => {
-                errors.push(error(Some(row), "", "", codes::MALFORMED_CSV, message));
-                continue;
-            }
-        };
-        let cell = |c: usize| cols[c].map_or("", |i| fields.get(i));
-        let active = match parse_bool(cell(1)) {
-            Ok(b) => b.unwrap_or(true),
-            Err(()) => {
-                let msg = "a yes/no cell holds true/false, yes/no or 1/0".to_owned();
-                errors.push(error(
-                    Some(row),
-                    SATELLITE_COLUMNS[1],
-                    cell(1),
-                    codes::INVALID_BOOLEAN,
-                    msg,
-                ));
-                continue;
-            }
-        };
-        out.push(SatelliteInput {
-            name: cell(0).to_owned(),
-            active,
-            source_row: Some(row),
-        });
-    }
-    if let Some(line) = rows.unbalanced_quote_line() {
-        let msg = format!("line {line}: a quote opened here is never closed");
-        errors.push(error(None, "", "", codes::MALFORMED_CSV, msg));
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(CsvFailure::Invalid(errors))
-    }
+    read_named_rows(reader, limits, &SATELLITE_COLUMNS, 1, |r, errors| {
+        Some(SatelliteInput {
+            name: r.cell(0).to_owned(),
+            active: r.flag(1, true, errors),
+            source_row: Some(r.row),
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::licensing::codes;
     use crate::licensing::roster::Roster;
 
     fn parse(text: &str) -> Result<Vec<SatelliteInput>, CsvFailure<RowError>> {

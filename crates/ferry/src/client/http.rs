@@ -212,6 +212,34 @@ impl Api {
         Err(CallError::Problem(Problem { status, body }))
     }
 
+    /// Every item of a paged list: `GET path?<query>&cursor=…` until the
+    /// server gives no `next_cursor` (each page retried like any GET).
+    /// Parameters whose value is `None` are left out.
+    pub async fn all_pages(
+        &self,
+        path: &str,
+        query: &[(&str, Option<String>)],
+    ) -> Result<Vec<Value>, Failure> {
+        let given: Vec<(&str, &str)> = query
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+            .collect();
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = self.get(path).query(&given);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
+            }
+            let page = self.call(req, true).await?.json()?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Sends a GET, which is always safe to repeat.
     pub async fn get_json(&self, path: &str) -> Result<Value, Failure> {
         self.call(self.get(path), true).await?.json()

@@ -53,31 +53,13 @@ pub async fn users(
     plan: Option<String>,
     problems: bool,
 ) -> Outcome {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = api
-            .get(&migration_path(id, "/users"))
-            .query(&[("limit", "200")]);
-        if let Some(q) = &q {
-            req = req.query(&[("q", q)]);
-        }
-        if let Some(p) = &plan {
-            req = req.query(&[("plan", p)]);
-        }
-        if problems {
-            req = req.query(&[("has_problems", "true")]);
-        }
-        if let Some(c) = &cursor {
-            req = req.query(&[("cursor", c)]);
-        }
-        let page = api.call(req, true).await?.json()?;
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let query = [
+        ("limit", Some("200".to_owned())),
+        ("q", q),
+        ("plan", plan),
+        ("has_problems", problems.then(|| "true".to_owned())),
+    ];
+    let items = api.all_pages(&migration_path(id, "/users"), &query).await?;
     let all = json!({ "items": items });
     out.result(&all, || step::users(&all));
     Ok(Exit::Ok)

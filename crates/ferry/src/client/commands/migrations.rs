@@ -85,26 +85,9 @@ pub async fn create(api: &Api, out: Out, a: Create) -> Outcome {
 }
 
 pub async fn list(api: &Api, out: Out, state: Option<String>, tenant: Option<String>) -> Outcome {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = api.get("/v1/migrations");
-        if let Some(s) = &state {
-            req = req.query(&[("state", s)]);
-        }
-        if let Some(t) = &tenant {
-            req = req.query(&[("tenant", t)]);
-        }
-        if let Some(c) = &cursor {
-            req = req.query(&[("cursor", c)]);
-        }
-        let page = api.call(req, true).await?.json()?;
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let items = api
+        .all_pages("/v1/migrations", &[("state", state), ("tenant", tenant)])
+        .await?;
     let all = json!({ "items": items });
     out.result(&all, || render::migration_list(&all));
     Ok(Exit::Ok)

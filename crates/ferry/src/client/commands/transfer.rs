@@ -49,23 +49,9 @@ pub async fn manifest(
 /// Every page of `GET …/documents`, so the list is complete (e.g. all the
 /// missing files to put back before a recovery).
 pub async fn documents(api: &Api, out: Out, id: &str, status: Option<String>) -> Outcome {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = api.get(&migration_path(id, "/documents"));
-        if let Some(s) = &status {
-            req = req.query(&[("status", s)]);
-        }
-        if let Some(c) = &cursor {
-            req = req.query(&[("cursor", c)]);
-        }
-        let page = api.call(req, true).await?.json()?;
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let items = api
+        .all_pages(&migration_path(id, "/documents"), &[("status", status)])
+        .await?;
     let all = json!({ "items": items });
     out.result(&all, || render::documents(&all));
     Ok(Exit::Ok)
