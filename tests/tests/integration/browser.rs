@@ -212,14 +212,34 @@ impl Browser {
         .await;
     }
 
+    /// Clicks the element `css`. A page that re-draws a part (the
+    /// workspace does after every answer) can replace the element between
+    /// finding and clicking it; it is then found again, as a person would.
     pub(crate) async fn click(&self, css: &str) {
-        let el = self.element(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{el}/click"),
-            json!({}),
-        )
-        .await;
+        for _ in 0..5 {
+            let el = self.element(css).await;
+            let res = self
+                .http
+                .post(format!(
+                    "{}/session/{}/element/{el}/click",
+                    self.driver, self.session
+                ))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver click {css}: {e}"));
+            let status = res.status();
+            let value: Value = res.json().await.unwrap();
+            if status.is_success() {
+                return;
+            }
+            assert_eq!(
+                value["value"]["error"], "stale element reference",
+                "WebDriver click {css}: {status} {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} kept being replaced while it was clicked");
     }
 
     /// Chooses `file` in the file input `css` (WebDriver: the path typed
