@@ -280,7 +280,7 @@ async fn the_manual_procedure_and_the_upload_by_clicking() {
         .wait_for(
             "Bob's row",
             "const r = document.querySelector(\"#users tr[data-user-id='u3']\"); \
-             return r && r.querySelector('.plan').textContent === 'Standard' \
+             return r && r.querySelector('.username').textContent === 'sales@acme.example' \
                ? [r.querySelector('.plan').textContent, r.querySelector('.username').textContent] : null",
         )
         .await;

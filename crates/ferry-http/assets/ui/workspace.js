@@ -345,11 +345,13 @@
   async function saveEdit(body) {
     W.rowErrors = new Map();
     notice('ok', 'Saving…');
+    // Said once the table shows the saved state, not before.
+    let saved = null;
     try {
       const d = await send('PATCH', path('/draft'), { json: body, headers: { 'If-Match': `"d${W.draftVersion}"` } });
       W.draftVersion = d.version;
       W.selected.clear();
-      notice('ok', `Saved for ${body.user_ids.length} user(s); draft version ${d.version}.`);
+      saved = `Saved for ${body.user_ids.length} user(s); draft version ${d.version}.`;
     } catch (e) {
       const violations = e.problem && e.problem.violations;
       if (violations && violations.length) {
@@ -370,6 +372,7 @@
     if (elsewhere.length) notice('error', `Not saved: ${elsewhere.map(([, m]) => m.join('; ')).join(' | ')}`);
     drawUsers();
     drawEditor();
+    if (saved) notice('ok', saved);
   }
 
   async function renderUsers(host) {
