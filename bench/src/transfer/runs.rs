@@ -229,7 +229,15 @@ async fn run_ferry_in(
         Dest::S3(s3) => s3.folder(&prefix),
     }
     .join(upload::TENANT);
-    let (bytes, files) = tools::tree_bytes(&stored)?;
+    // The dump and the documents, byte for byte; beside them the upload
+    // delivers the licences, the ledger and the receipt (issue 16), which
+    // must be there but are not the copy being measured.
+    let (db_bytes, db_files) = tools::tree_bytes(&stored.join("database"))?;
+    let (doc_bytes, doc_files) = tools::tree_bytes(&stored.join("documents"))?;
+    let (bytes, files) = (db_bytes + doc_bytes, db_files + doc_files);
+    if !stored.join("MIGRATION.json").is_file() {
+        bail!("the upload delivered no receipt (MIGRATION.json)");
+    }
     if bytes != src.total_bytes() + src.dump_bytes || files != src.docs.len() + 1 {
         bail!(
             "the tenant store holds {files} files / {bytes} B, expected {} / {}",
