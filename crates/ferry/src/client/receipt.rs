@@ -71,36 +71,47 @@ pub async fn verify(out: Out, url: &str, tenant: &str) -> Outcome {
     // says: a changed ledger could claim anything.
     let mut documents = 0u64;
     if problems.is_empty() {
-        let body = store
-            .get(&at(LEDGER_PATH)?)
-            .await
-            .map_err(network)?
-            .bytes()
-            .await
-            .map_err(network)?;
-        let mut lines = Vec::new();
-        for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
+        // Streamed a line at a time: a ledger of millions of documents is
+        // never held whole, and hashing starts with its first line.
+        let got = store.get(&at(LEDGER_PATH)?).await.map_err(network)?;
+        let reader =
+            tokio_util::io::StreamReader::new(got.into_stream().map_err(std::io::Error::other));
+        let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(reader));
+        let numbered = futures::stream::unfold((lines, 0u64), |(mut lines, n)| async move {
+            match lines.next_line().await {
+                Ok(Some(line)) => Some((Ok((n + 1, line)), (lines, n + 1))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), (lines, n + 1))),
             }
-            match serde_json::from_slice::<LedgerLine>(line) {
-                Ok(l) if l.status == "uploaded" => lines.push(l),
-                Ok(_) => {}
-                Err(e) => problems.push(format!("{LEDGER_PATH} line {}: {e}", i + 1)),
-            }
-        }
-        documents = lines.len() as u64;
-        let store = store.clone();
-        let checked: Vec<Option<String>> = futures::stream::iter(lines)
-            .map(|l| {
-                let store = store.clone();
-                let path = Path::parse(format!("{}/documents/{}", tenant.as_str(), l.path));
-                async move { check_document(&store, path, &l).await }
+        });
+        let checked = numbered
+            .map(|item| {
+                let (store, tenant) = (store.clone(), tenant.clone());
+                async move {
+                    let (n, line) = item.map_err(|e| {
+                        Failure::new(Exit::Network, format!("reading {LEDGER_PATH}: {e}"))
+                    })?;
+                    if line.is_empty() {
+                        return Ok::<_, Failure>((false, None));
+                    }
+                    match serde_json::from_str::<LedgerLine>(&line) {
+                        Ok(l) if l.status == "uploaded" => {
+                            let path =
+                                Path::parse(format!("{}/documents/{}", tenant.as_str(), l.path));
+                            Ok((true, check_document(&store, path, &l).await?))
+                        }
+                        Ok(_) => Ok((false, None)),
+                        Err(e) => Ok((false, Some(format!("{LEDGER_PATH} line {n}: {e}")))),
+                    }
+                }
             })
-            .buffered(CONCURRENT)
-            .try_collect()
-            .await?;
-        problems.extend(checked.into_iter().flatten());
+            .buffered(CONCURRENT);
+        let mut checked = std::pin::pin!(checked);
+        while let Some(result) = checked.next().await {
+            let (document, problem): (bool, Option<String>) = result?;
+            documents += u64::from(document);
+            problems.extend(problem);
+        }
     }
     if !problems.is_empty() {
         return Err(mismatch(out, &problems));
