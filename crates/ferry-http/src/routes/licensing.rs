@@ -160,13 +160,7 @@ pub async fn put_roster(
             parse_roster_csv(r, limits)
         })
         .await?;
-        let users = parsed.map_err(|f| match f {
-            CsvFailure::TooLarge { limit_name, limit } => ApiError::LimitExceeded {
-                name: limit_name,
-                limit,
-            },
-            CsvFailure::Invalid(rows) => roster_errors(rows),
-        })?;
+        let users = parsed.map_err(roster_csv_failure)?;
         let (_, sats) = current.roster.to_inputs();
         (users, sats)
     } else if content_type_is(&req, &["application/json"]) {
@@ -229,7 +223,18 @@ pub(crate) async fn store_roster(
     }))
 }
 
-pub(crate) fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
+/// A refused roster or satellites CSV: 413 for a limit, else its rows.
+pub(crate) fn roster_csv_failure(f: CsvFailure<ferry_domain::licensing::RowError>) -> ApiError {
+    match f {
+        CsvFailure::TooLarge { limit_name, limit } => ApiError::LimitExceeded {
+            name: limit_name,
+            limit,
+        },
+        CsvFailure::Invalid(rows) => roster_errors(rows),
+    }
+}
+
+fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
     ApiError::Validation(
         rows.into_iter()
             .map(|r| {

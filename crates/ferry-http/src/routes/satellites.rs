@@ -4,14 +4,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, put, web};
 use ferry_domain::Permission;
-use ferry_domain::licensing::{CsvFailure, SatelliteInput, parse_satellites_csv};
+use ferry_domain::licensing::{SatelliteInput, parse_satellites_csv};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::extract::json_body;
 use crate::problem::{ApiError, Problem};
-use crate::routes::licensing::{RosterSummary, load_licensing, roster_errors, store_roster};
+use crate::routes::licensing::{RosterSummary, load_licensing, roster_csv_failure, store_roster};
 use crate::state::AppState;
 use crate::stream::{content_type_is, parse_streamed};
 
@@ -59,13 +59,7 @@ pub async fn put_satellites(
             parse_satellites_csv(r, limits)
         })
         .await?
-        .map_err(|f| match f {
-            CsvFailure::TooLarge { limit_name, limit } => ApiError::LimitExceeded {
-                name: limit_name,
-                limit,
-            },
-            CsvFailure::Invalid(rows) => roster_errors(rows),
-        })?
+        .map_err(roster_csv_failure)?
     } else if content_type_is(&req, &["application/json"]) {
         let max = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
         let (upload, _) = json_body::<SatellitesUpload>(&req, payload, max).await?;
