@@ -10,7 +10,6 @@
 //! violation (the refusals the test provokes log their 422 and nothing else).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ferry::Parts;
 use ferry_tests::archive::{SourceArchive, content};
@@ -559,6 +558,5 @@ async fn the_csv_round_trip_by_clicking_and_a_read_only_key() {
         .unwrap();
     assert_eq!(forced.status(), 403);
     browser.quit().await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
     app.stop().await;
 }
