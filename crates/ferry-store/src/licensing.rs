@@ -17,6 +17,7 @@ mod import;
 mod import_read;
 mod json_read;
 mod roster;
+mod tally;
 
 pub use attempts::ImportRecord;
 pub use draft::DraftWrite;
@@ -211,7 +212,8 @@ fn draft_diff<'a>(
     (gone, written)
 }
 
-/// Deletes the draft rows of `users`, a JSON batch per statement.
+/// Deletes the draft rows of `users`, a JSON batch per statement, and takes
+/// them out of the overview's counts.
 async fn delete_users(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -227,11 +229,36 @@ async fn delete_users(
     for chunk in users.chunks(JSON_BATCH_ROWS) {
         let payload =
             serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tally::count_users(tx, backend, migration_id, &payload, true).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(migration_id)
             .bind(payload)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Writes draft rows of users who have none (after `delete_users`) and
+/// adds them to the overview's counts.
+async fn insert_draft_rows<'a>(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    migration_id: &str,
+    rows: Vec<(&'a String, &'a Assignment)>,
+) -> Result<()> {
+    insert_assignments(
+        tx,
+        backend,
+        "draft_assignments",
+        migration_id,
+        rows.iter().copied(),
+    )
+    .await?;
+    for chunk in rows.chunks(JSON_BATCH_ROWS) {
+        let ids: Vec<&String> = chunk.iter().map(|(id, _)| *id).collect();
+        let payload = json(&ids)?;
+        tally::count_users(tx, backend, migration_id, &payload, false).await?;
     }
     Ok(())
 }
@@ -281,6 +308,7 @@ async fn bump_draft_version(
     if done.rows_affected() != 1 {
         return Err(StoreError::VersionMismatch { expected: current });
     }
+    tally::fold_now_and_then(tx, migration_id, current + 1).await?;
     Ok(current + 1)
 }
 

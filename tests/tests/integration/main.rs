@@ -29,6 +29,7 @@ mod licences;
 mod metrics;
 mod migrations;
 mod operations;
+mod overview_counts;
 mod own_key;
 mod processes;
 mod restart;

@@ -44,7 +44,9 @@ pub use import_batch::{IMPORT_BATCH_ROWS, ImportBatch, ImportFailure, ImportRead
 pub use import_check::{
     DraftChange, ImportCheck, ImportSummary, NameHolder, StoredUser, Unrowed, UserRef,
 };
-pub use overview::{OldLicenceLine, Overview, OverviewLine, overview};
+pub use overview::{
+    HoldingGroup, OldLicenceLine, Overview, OverviewLine, TallyGroup, overview, overview_from,
+};
 pub use preflight::{
     Check, CheckStatus, PreflightInput, PreflightReport, check_ids, run_preflight,
 };

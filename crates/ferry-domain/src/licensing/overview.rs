@@ -46,34 +46,94 @@ pub struct Overview {
     pub active_without_plan: u64,
 }
 
+/// Active users who hold the same old licence and add-ons, as a store
+/// keeps them: the overview's "today" side without the roster itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldingGroup {
+    pub old_license: Option<String>,
+    pub old_addons: Vec<String>,
+    /// Active users with exactly this licence and add-on list.
+    pub holders: u64,
+}
+
+/// Draft entries of roster users that are alike: the overview's "draft"
+/// side without the draft itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TallyGroup {
+    pub plan: Option<String>,
+    pub addons: Vec<String>,
+    /// Whether these entries' users are active.
+    pub active: bool,
+    pub entries: u64,
+}
+
 /// Counts are by catalogue name, ignoring case. Current holders count active
 /// users only: inactive ones are not part of the licence migration (not in the
 /// export), so counting them would overstate what needs to be bought.
 pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignments) -> Overview {
+    let holdings: Vec<HoldingGroup> = roster
+        .active_users()
+        .map(|u| HoldingGroup {
+            old_license: u.old_license().map(str::to_owned),
+            old_addons: u.old_addons().to_vec(),
+            holders: 1,
+        })
+        .collect();
+    let tally: Vec<TallyGroup> = assignments
+        .iter()
+        .filter_map(|(user_id, a)| {
+            let user = roster.user(user_id)?;
+            Some(TallyGroup {
+                plan: a.plan.clone(),
+                addons: a.addons.clone(),
+                active: user.active(),
+                entries: 1,
+            })
+        })
+        .collect();
+    overview_from(&holdings, &tally, catalogue)
+}
+
+/// The overview from grouped counts: `holdings` in roster order of their
+/// first holder (old names are shown as first written), `tally` in any
+/// order. [`overview`] is this over groups of one, so both read the same.
+pub fn overview_from(
+    holdings: &[HoldingGroup],
+    tally: &[TallyGroup],
+    catalogue: &Catalogue,
+) -> Overview {
     let mut plan_current = vec![0u64; catalogue.plans().len()];
     let mut plan_assigned = vec![0u64; catalogue.plans().len()];
     let mut addon_current = vec![0u64; catalogue.addons().len()];
     let mut addon_assigned = vec![0u64; catalogue.addons().len()];
-    let mut active_without_plan = 0;
+    let mut active_users = 0u64;
+    let mut active_with_plan = 0u64;
     let mut old_licences = OldNames::default();
     let mut old_addons = OldNames::default();
 
-    for user in roster.active_users() {
-        if let Some(l) = user.old_license().filter(|l| !l.trim().is_empty()) {
+    for group in holdings {
+        let n = group.holders;
+        active_users += n;
+        if let Some(l) = group
+            .old_license
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+        {
             match catalogue.plan_position(l) {
-                Some(i) => plan_current[i] += 1,
-                None => old_licences.add(l),
+                Some(i) => plan_current[i] += n,
+                None => old_licences.add(l, n),
             }
         }
         for i in distinct(
-            user.old_addons()
+            group
+                .old_addons
                 .iter()
                 .filter_map(|a| catalogue.addon_position(a)),
         ) {
-            addon_current[i] += 1;
+            addon_current[i] += n;
         }
         let mut seen: Vec<&str> = Vec::new();
-        for a in user.old_addons() {
+        for a in &group.old_addons {
             let a = a.as_str();
             if a.trim().is_empty()
                 || catalogue.addon_position(a).is_some()
@@ -82,24 +142,28 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
                 continue;
             }
             seen.push(a);
-            old_addons.add(a);
-        }
-        if assignments
-            .get(user.user_id())
-            .is_none_or(|a| a.plan.is_none())
-        {
-            active_without_plan += 1;
+            old_addons.add(a, n);
         }
     }
-    for (user_id, a) in assignments {
-        if roster.user(user_id).is_none() {
-            continue;
+    for group in tally {
+        let n = group.entries;
+        if group.active && group.plan.is_some() {
+            active_with_plan += n;
         }
-        if let Some(i) = a.plan.as_deref().and_then(|p| catalogue.plan_position(p)) {
-            plan_assigned[i] += 1;
+        if let Some(i) = group
+            .plan
+            .as_deref()
+            .and_then(|p| catalogue.plan_position(p))
+        {
+            plan_assigned[i] += n;
         }
-        for i in distinct(a.addons.iter().filter_map(|x| catalogue.addon_position(x))) {
-            addon_assigned[i] += 1;
+        for i in distinct(
+            group
+                .addons
+                .iter()
+                .filter_map(|x| catalogue.addon_position(x)),
+        ) {
+            addon_assigned[i] += n;
         }
     }
 
@@ -125,7 +189,7 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
             .collect(),
         old_licences: old_licences.lines(),
         old_addons: old_addons.lines(),
-        active_without_plan,
+        active_without_plan: active_users.saturating_sub(active_with_plan),
     }
 }
 
@@ -134,14 +198,14 @@ pub fn overview(roster: &Roster, catalogue: &Catalogue, assignments: &Assignment
 struct OldNames(std::collections::BTreeMap<String, OldLicenceLine>);
 
 impl OldNames {
-    fn add(&mut self, name: &str) {
+    fn add(&mut self, name: &str, holders: u64) {
         self.0
             .entry(name.trim().to_lowercase())
             .or_insert_with(|| OldLicenceLine {
                 name: name.trim().to_owned(),
                 current_holders: 0,
             })
-            .current_holders += 1;
+            .current_holders += holders;
     }
 
     fn lines(self) -> Vec<OldLicenceLine> {
@@ -233,5 +297,61 @@ mod tests {
         let o = overview(&roster(), &catalogue(), &d);
         assert_eq!(by_name(&o.plans, "Admin").remaining, -1);
         assert_eq!(o.active_without_plan, 0);
+    }
+
+    /// A store hands the overview groups, not users: groups of many must
+    /// count what the same users count one by one (old names as first
+    /// written, add-ons once per user, inactive users only in the draft).
+    #[test]
+    fn grouped_counts_read_like_the_users_one_by_one() {
+        use crate::licensing::test_support::roster_inputs;
+        let (mut users, sats) = roster_inputs();
+        users[2].old_license = Some("Legacy Pro".into());
+        users[4].old_license = Some("legacy pro".into());
+        users[2].old_addons = vec!["Fax".into(), "fax".into(), "Marketing".into()];
+        let r = Roster::from_inputs(&users, &sats).expect("roster");
+        let mut d = draft();
+        d.insert("u5".into(), assign(Some("admin"), &["marketing"], None));
+        let one_by_one = overview(&r, &catalogue(), &d);
+        // Each user's holding twice over, in two groups, and every entry
+        // doubled: every count doubles, names and order stay.
+        let mut holdings = Vec::new();
+        for u in r.active_users() {
+            holdings.push(HoldingGroup {
+                old_license: u.old_license().map(str::to_owned),
+                old_addons: u.old_addons().to_vec(),
+                holders: 2,
+            });
+        }
+        let tally: Vec<TallyGroup> = d
+            .iter()
+            .filter_map(|(id, a)| {
+                Some(TallyGroup {
+                    plan: a.plan.clone(),
+                    addons: a.addons.clone(),
+                    active: r.user(id)?.active(),
+                    entries: 2,
+                })
+            })
+            .collect();
+        let grouped = overview_from(&holdings, &tally, &catalogue());
+        assert_eq!(
+            grouped.active_without_plan,
+            2 * one_by_one.active_without_plan
+        );
+        for (g, o) in grouped.plans.iter().zip(&one_by_one.plans) {
+            assert_eq!(
+                (g.current_holders, g.assigned),
+                (2 * o.current_holders, 2 * o.assigned),
+                "{}",
+                o.name
+            );
+        }
+        assert_eq!(grouped.old_licences[0].name, "Legacy Pro");
+        assert_eq!(grouped.old_licences[0].current_holders, 4);
+        assert_eq!(grouped.old_addons[0].current_holders, 2);
+        assert!(
+            one_by_one.active_without_plan > 0 && by_name(&one_by_one.plans, "Admin").assigned > 0
+        );
     }
 }

@@ -19,7 +19,7 @@ use ferry_domain::licensing::{
 use serde::Deserialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::{bump_draft_version, delete_users, insert_assignments};
+use super::{bump_draft_version, delete_users, insert_draft_rows};
 use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::{Backend, Result, Store, StoreError};
@@ -241,14 +241,7 @@ impl DraftImport {
             .filter_map(|c| c.after.as_ref().map(|a| (&c.user_id, a)))
             .collect();
         if !rows.is_empty() {
-            insert_assignments(
-                &mut self.tx,
-                self.backend,
-                "draft_assignments",
-                &self.migration_id,
-                rows,
-            )
-            .await?;
+            insert_draft_rows(&mut self.tx, self.backend, &self.migration_id, rows).await?;
         }
         self.written += changes.len();
         Ok(())

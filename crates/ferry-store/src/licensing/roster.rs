@@ -5,7 +5,7 @@
 use ferry_domain::licensing::{Assignments, RosterUserInput, SatelliteInput};
 use sqlx::Row;
 
-use super::{bump_draft_version, insert_assignments, insert_json_rows, json, json_read};
+use super::{bump_draft_version, insert_assignments, insert_json_rows, json, json_read, tally};
 use crate::audit::{AuditEvent, append_all_in};
 use crate::{Result, Store};
 
@@ -117,6 +117,8 @@ impl Store {
             kept_draft,
         )
         .await?;
+        tally::recount_roster(&mut tx, migration_id).await?;
+        tally::recount_draft(&mut tx, migration_id).await?;
         // A generation, not a flag: API processes cache the validated roster
         // per (migration, generation) — see `roster_generation`.
         sqlx::query(

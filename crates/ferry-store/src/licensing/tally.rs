@@ -1,0 +1,175 @@
+//! The counts the overview reads (`roster_holdings`, `draft_tally`, see
+//! migration 0016), kept in the same transactions as the roster and the
+//! draft they count. The grouping is SQL; what a group means (caseless
+//! catalogue names, add-ons once per user) is the domain's `overview_from`.
+
+use ferry_domain::licensing::{HoldingGroup, TallyGroup};
+use sqlx::{Any, Row, Transaction};
+
+use super::from_json;
+use crate::{Backend, Result, Store};
+
+/// Draft writes between two folds of a migration's `draft_tally` rows: each
+/// write appends a few signed rows, so a read sums at most a few hundred.
+const FOLD_EVERY: i64 = 64;
+
+/// The grouping both recounts and the per-user changes use.
+const DRAFT_GROUPS: &str = "SELECT d.migration_id, CASE WHEN d.plan IS NULL THEN 0 ELSE 1 END, \
+     COALESCE(d.plan, ''), d.addons, r.active, {sign} * COUNT(*) \
+     FROM draft_assignments d \
+     JOIN roster_users r ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
+     WHERE d.migration_id = $1 {users} \
+     GROUP BY d.migration_id, CASE WHEN d.plan IS NULL THEN 0 ELSE 1 END, \
+     COALESCE(d.plan, ''), d.addons, r.active";
+
+const INSERT_TALLY: &str =
+    "INSERT INTO draft_tally (migration_id, has_plan, plan, addons, active, entries) ";
+
+/// Counts the roster's active users by what they hold today, afresh.
+pub(super) async fn recount_roster(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM roster_holdings WHERE migration_id = $1")
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO roster_holdings (migration_id, old_license, old_addons, first_seq, holders) \
+         SELECT migration_id, COALESCE(old_license, ''), old_addons, MIN(seq), COUNT(*) \
+         FROM roster_users WHERE migration_id = $1 AND active <> 0 \
+         GROUP BY migration_id, COALESCE(old_license, ''), old_addons",
+    )
+    .bind(migration_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Counts the whole draft afresh: after it was replaced whole, or after the
+/// roster (and so who is active) changed under it.
+pub(super) async fn recount_draft(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM draft_tally WHERE migration_id = $1")
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
+    let groups = DRAFT_GROUPS.replace("{sign}", "1").replace("{users}", "");
+    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_TALLY}{groups}")))
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds (`removing` false) or takes away (`removing` true) the draft rows
+/// of the users in `payload` (a JSON list of user ids) as they stand now:
+/// called after rows are written and before they are deleted.
+pub(super) async fn count_users(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    migration_id: &str,
+    payload: &str,
+    removing: bool,
+) -> Result<()> {
+    let list = match backend {
+        Backend::Postgres => "SELECT json_array_elements_text($2::json)",
+        Backend::Sqlite => "SELECT value FROM json_each($2)",
+    };
+    let groups = DRAFT_GROUPS
+        .replace("{sign}", if removing { "-1" } else { "1" })
+        .replace("{users}", &format!("AND d.user_id IN ({list})"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_TALLY}{groups}")))
+        .bind(migration_id)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Folds the migration's signed rows into one per group, every
+/// `FOLD_EVERY` draft versions; `version` is the draft's new one (its row
+/// is locked, so no other write adds rows meanwhile).
+pub(super) async fn fold_now_and_then(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+    version: i64,
+) -> Result<()> {
+    if version % FOLD_EVERY != 0 {
+        return Ok(());
+    }
+    let rows = sqlx::query(
+        "SELECT has_plan, plan, addons, active, CAST(SUM(entries) AS BIGINT) AS entries \
+         FROM draft_tally WHERE migration_id = $1 \
+         GROUP BY has_plan, plan, addons, active HAVING SUM(entries) <> 0",
+    )
+    .bind(migration_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM draft_tally WHERE migration_id = $1")
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
+    for row in rows {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{INSERT_TALLY} VALUES ($1, $2, $3, $4, $5, $6)"
+        )))
+        .bind(migration_id)
+        .bind(row.try_get::<i64, _>("has_plan")?)
+        .bind(row.try_get::<String, _>("plan")?)
+        .bind(row.try_get::<String, _>("addons")?)
+        .bind(row.try_get::<i64, _>("active")?)
+        .bind(row.try_get::<i64, _>("entries")?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// What the overview counts: the roster's holdings in the order of
+    /// their first holder, and the draft's groups. One statement, so both
+    /// halves are from the same moment.
+    pub async fn overview_counts(
+        &self,
+        migration_id: &str,
+    ) -> Result<(Vec<HoldingGroup>, Vec<TallyGroup>)> {
+        let rows = sqlx::query(
+            "SELECT CAST(0 AS BIGINT) AS part, old_license AS name, old_addons AS list, first_seq AS k, \
+                    holders AS n \
+             FROM roster_holdings WHERE migration_id = $1 \
+             UNION ALL \
+             SELECT CAST(1 AS BIGINT), plan, addons, has_plan * 2 + active, CAST(SUM(entries) AS BIGINT) \
+             FROM draft_tally WHERE migration_id = $1 \
+             GROUP BY has_plan, plan, addons, active HAVING SUM(entries) <> 0 \
+             ORDER BY 1, 4",
+        )
+        .bind(migration_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut holdings, mut tally) = (Vec::new(), Vec::new());
+        for row in rows {
+            let name: String = row.try_get("name")?;
+            let list: Vec<String> = from_json(&row.try_get::<String, _>("list")?, "counted list")?;
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            let k: i64 = row.try_get("k")?;
+            if row.try_get::<i64, _>("part")? == 0 {
+                holdings.push(HoldingGroup {
+                    old_license: Some(name).filter(|l| !l.is_empty()),
+                    old_addons: list,
+                    holders: n,
+                });
+            } else {
+                tally.push(TallyGroup {
+                    plan: (k >= 2).then_some(name),
+                    addons: list,
+                    active: k % 2 == 1,
+                    entries: n,
+                });
+            }
+        }
+        Ok((holdings, tally))
+    }
+}
