@@ -19,5 +19,5 @@ pub mod start;
 pub use cancel::{CancelError, cancel};
 pub use dispatch::{DispatchSettings, Dispatcher};
 pub use import::{ImportError, import_csv};
-pub use roster::{RosterError, upload_roster};
+pub use roster::RosterError;
 pub use start::{StartError, precopy, start};

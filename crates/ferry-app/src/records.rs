@@ -13,7 +13,7 @@ use ferry_domain::audit::AuditAction;
 use ferry_domain::licensing::{
     Assignments, CatalogueInput, Draft, PreflightReport, Roster, address_removals, draft_change,
 };
-use ferry_store::{AuditEvent, MigrationRecord};
+use ferry_store::{AuditEvent, MigrationRecord, RosterReplaced};
 use serde_json::{Value, json};
 
 /// A migration was opened.
@@ -59,41 +59,21 @@ pub fn lifecycle(
     out
 }
 
-/// A roster upload as it replaces the old one.
-#[derive(Debug, Clone, Copy)]
-pub struct RosterChange<'a> {
-    pub migration_id: &'a str,
-    /// Users in the roster it replaces.
-    pub users_before: usize,
-    /// The draft before the upload.
-    pub draft_before: &'a Draft,
-    /// The draft entries the upload kept (users still in the roster).
-    pub kept: &'a Assignments,
-    pub users: usize,
-    pub satellites: usize,
-}
-
 /// A roster upload: sizes before/after and the users whose draft entry it
 /// dropped (they were no longer in the roster).
-pub fn roster_uploaded(actor: &str, c: RosterChange<'_>, draft_version: i64) -> Vec<AuditEvent> {
-    let dropped: Vec<&String> = c
-        .draft_before
-        .assignments
-        .keys()
-        .filter(|id| !c.kept.contains_key(*id))
-        .collect();
+pub fn roster_uploaded(actor: &str, migration_id: &str, r: &RosterReplaced) -> Vec<AuditEvent> {
     vec![
         AuditEvent::new(AuditAction::RosterUploaded, Some(actor))
-            .migration(c.migration_id)
+            .migration(migration_id)
             .before(json!({
-                "users": c.users_before,
-                "draft_version": c.draft_before.version,
+                "users": r.users_before,
+                "draft_version": r.draft_version - 1,
             }))
             .after(json!({
-                "users": c.users,
-                "satellites": c.satellites,
-                "draft_version": draft_version,
-                "draft_entries_dropped": dropped,
+                "users": r.users,
+                "satellites": r.satellites,
+                "draft_version": r.draft_version,
+                "draft_entries_dropped": r.dropped,
             })),
     ]
 }

@@ -1,33 +1,21 @@
 //! A roster upload: the source's users (and satellites) replace the
-//! migration's roster while it is a draft. The users are validated as a
-//! whole; the draft keeps the entries of users still in the roster and the
-//! upload's audit record names those it dropped — one transaction.
+//! migration's roster while it is a draft. Streamed: each user is checked
+//! on its own as it is read (`check_upload_user`) and written a batch at a
+//! time into one transaction, the id check across users being the table's
+//! key. The draft keeps the entries of users still in the roster and the
+//! upload's audit record names those it dropped. Memory is a batch's,
+//! whatever the roster's size.
 
-use ferry_domain::licensing::{
-    Draft, Roster, RosterUserInput, RowError, SatelliteInput, prune_to_roster,
-};
-use ferry_store::{Store, StoreError};
+use ferry_domain::licensing::{RosterUserInput, RowError, SatelliteInput, check_upload_user};
+use ferry_store::{RosterReplace, RosterReplaced, Store, StoreError, UserBatch};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::records;
 
-/// The roster and draft an upload replaces.
-#[derive(Debug, Clone, Copy)]
-pub struct Current<'a> {
-    pub migration_id: &'a str,
-    pub roster: &'a Roster,
-    pub draft: &'a Draft,
-}
-
-/// A loaded roster.
-#[derive(Debug)]
-pub struct Loaded {
-    pub roster: Roster,
-    /// The draft's new version.
-    pub draft_version: i64,
-    /// The roster's generation (see `Store::roster_generation`), under which
-    /// a validated copy may be cached.
-    pub generation: i64,
-}
+/// Users per batch: one snapshot chunk (`ferry-store`'s
+/// `SNAPSHOT_CHUNK_USERS`), a statement or two each.
+const BATCH_USERS: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
@@ -38,36 +26,106 @@ pub enum RosterError {
     Store(#[from] StoreError),
 }
 
-/// Validates and stores `users` and `satellites` in place of `current`, as
-/// `actor` (an API key id).
-pub async fn upload_roster(
+/// The parsing side of an upload, on a blocking thread: checks each user
+/// and hands full batches to the writer (waiting while it is a batch
+/// behind, so memory stays at two batches).
+pub struct UserFeed {
+    tx: Option<mpsc::Sender<UserBatch>>,
+    batch: UserBatch,
+    position: usize,
+    errors: Vec<RowError>,
+}
+
+impl UserFeed {
+    /// One user as read; its errors are kept for the answer.
+    pub fn push(&mut self, input: RosterUserInput) {
+        let position = self.position;
+        self.position += 1;
+        match check_upload_user(&input, position) {
+            Ok(user) => {
+                self.batch.users.push(user);
+                self.batch.origins.push((input.source_row, position));
+            }
+            Err(mut errors) => self.errors.append(&mut errors),
+        }
+        if self.batch.users.len() >= BATCH_USERS {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        // A writer that stopped (a store error) answers at `finish`; the
+        // rest of the file is still read for its errors.
+        if let Some(tx) = &self.tx
+            && tx.blocking_send(batch).is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Sends the last batch; the rows refused so far.
+    pub fn finish(mut self) -> Vec<RowError> {
+        if !self.batch.users.is_empty() {
+            self.send();
+        }
+        self.errors
+    }
+}
+
+/// The writing side of an upload: a task holding the transaction.
+pub struct Writer(JoinHandle<Result<RosterReplace, StoreError>>);
+
+/// Starts an upload into `migration_id`'s roster: feed users to the
+/// [`UserFeed`] (from a blocking thread), then [`finish`] with the writer.
+pub fn start(store: &Store, migration_id: &str) -> (UserFeed, Writer) {
+    let (tx, mut rx) = mpsc::channel::<UserBatch>(1);
+    let (store, id) = (store.clone(), migration_id.to_owned());
+    let task = tokio::spawn(async move {
+        let mut replace = store.begin_roster_replace(&id).await?;
+        while let Some(batch) = rx.recv().await {
+            replace.write(batch).await?;
+        }
+        Ok(replace)
+    });
+    let feed = UserFeed {
+        tx: Some(tx),
+        batch: UserBatch::default(),
+        position: 0,
+        errors: Vec::new(),
+    };
+    (feed, Writer(task))
+}
+
+/// What the upload read besides the users.
+pub struct Ending<'a> {
+    pub migration_id: &'a str,
+    /// An API key id.
+    pub actor: &'a str,
+    /// `None` keeps the satellites (a CSV upload carries users only).
+    pub satellites: Option<&'a [SatelliteInput]>,
+    /// Every refused row: the feed's and the file's own.
+    pub errors: Vec<RowError>,
+}
+
+/// Ends an upload: commits the new roster, or with any refused row
+/// (including a repeated id) changes nothing and names every row.
+pub async fn finish(
     store: &Store,
-    actor: &str,
-    current: Current<'_>,
-    users: &[RosterUserInput],
-    satellites: &[SatelliteInput],
-) -> Result<Loaded, RosterError> {
-    let roster = Roster::from_inputs(users, satellites).map_err(RosterError::Invalid)?;
-    let kept = prune_to_roster(&roster, &current.draft.assignments);
-    // Stored as validated (normalised), not as sent.
-    let (users, satellites) = roster.to_inputs();
-    let (draft_version, generation) = store
-        .replace_roster(current.migration_id, &users, &satellites, &kept, |v| {
-            let change = records::RosterChange {
-                migration_id: current.migration_id,
-                users_before: current.roster.users().len(),
-                draft_before: current.draft,
-                kept: &kept,
-                users: users.len(),
-                satellites: satellites.len(),
-            };
-            records::roster_uploaded(actor, change, v)
+    writer: Writer,
+    end: Ending<'_>,
+) -> Result<RosterReplaced, RosterError> {
+    let replace = writer
+        .0
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("roster writer stopped: {e}")))??;
+    let (id, actor) = (end.migration_id, end.actor);
+    let done = replace
+        .finish(store, end.satellites, None, end.errors, |r| {
+            records::roster_uploaded(actor, id, r)
         })
-        .await?;
-    tracing::info!(migration_id = %current.migration_id, users = users.len(), "roster loaded");
-    Ok(Loaded {
-        roster,
-        draft_version,
-        generation,
-    })
+        .await?
+        .map_err(RosterError::Invalid)?;
+    tracing::info!(migration_id = %id, users = done.users, "roster loaded");
+    Ok(done)
 }

@@ -47,7 +47,9 @@ pub use history::Purged;
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobProgress, JobRecord, StartRequest, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
-pub use licensing::{DraftImport, DraftWrite, ImportRecord, attach_entries};
+pub use licensing::{
+    DraftImport, DraftWrite, ImportRecord, RosterReplace, RosterReplaced, UserBatch, attach_entries,
+};
 pub use migrations::{MigrationFilter, MigrationRecord};
 pub use outbox::{Dispatch, DispatchLimits};
 pub use stats::Stats;

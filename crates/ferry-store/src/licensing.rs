@@ -23,6 +23,7 @@ pub use attempts::ImportRecord;
 pub use draft::DraftWrite;
 pub use import::DraftImport;
 pub use import_read::attach_entries;
+pub use roster::{RosterReplace, RosterReplaced, UserBatch};
 
 use crate::{Backend, Result, Store, StoreError};
 
@@ -44,6 +45,9 @@ const JSON_BATCH_ROWS: usize = 20_000;
 /// unpack JSON natively (`json_to_recordset` in PostgreSQL, `json_each` in
 /// SQLite). `columns` are (name, PostgreSQL type) pairs; names are constants
 /// of this module, never input.
+///
+/// With `keep_first`, a row whose key is taken is skipped, not an error;
+/// the count of rows written tells the caller.
 async fn insert_json_rows<T: serde::Serialize>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -51,7 +55,15 @@ async fn insert_json_rows<T: serde::Serialize>(
     migration_id: &str,
     columns: &[(&str, &str)],
     rows: impl IntoIterator<Item = T>,
-) -> Result<()> {
+    keep_first: bool,
+) -> Result<u64> {
+    let tail = if keep_first {
+        // `WHERE true`: SQLite's grammar needs it before an upsert clause
+        // on an `INSERT … SELECT`.
+        " WHERE true ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
     let names = columns
         .iter()
         .map(|(n, _)| format!("\"{n}\""))
@@ -70,7 +82,7 @@ async fn insert_json_rows<T: serde::Serialize>(
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(
-                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_to_recordset($2::json) AS x({defs})"
+                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_to_recordset($2::json) AS x({defs}){tail}"
             )
         }
         Backend::Sqlite => {
@@ -80,7 +92,7 @@ async fn insert_json_rows<T: serde::Serialize>(
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(
-                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_each($2)"
+                "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_each($2){tail}"
             )
         }
     };
@@ -88,6 +100,7 @@ async fn insert_json_rows<T: serde::Serialize>(
     // text: no intermediate `serde_json::Value` per row, which at a million
     // rows cost more memory than the data itself.
     let mut rows = rows.into_iter().peekable();
+    let mut written = 0;
     while rows.peek().is_some() {
         let mut payload = Vec::with_capacity(1 << 20);
         payload.push(b'[');
@@ -100,13 +113,14 @@ async fn insert_json_rows<T: serde::Serialize>(
         }
         payload.push(b']');
         let payload = String::from_utf8(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        written += sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(migration_id)
             .bind(payload)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected();
     }
-    Ok(())
+    Ok(written)
 }
 
 const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
@@ -146,7 +160,9 @@ async fn insert_assignments<'a>(
         })
         .collect::<Result<Vec<_>>>()?;
     if backend == Backend::Sqlite {
-        return insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, rows).await;
+        let columns = &ASSIGNMENT_COLUMNS;
+        insert_json_rows(tx, backend, table, migration_id, columns, rows, false).await?;
+        return Ok(());
     }
     let sql = delimited::insert_sql(table);
     for batch in rows.chunks(JSON_BATCH_ROWS) {
@@ -163,7 +179,7 @@ async fn insert_assignments<'a>(
             }
             None => {
                 let columns = &ASSIGNMENT_COLUMNS;
-                insert_json_rows(tx, backend, table, migration_id, columns, batch).await?
+                insert_json_rows(tx, backend, table, migration_id, columns, batch, false).await?;
             }
         }
     }

@@ -33,6 +33,7 @@ mod overview_counts;
 mod own_key;
 mod processes;
 mod restart;
+mod roster_stream;
 mod s3;
 mod scale;
 mod store;

@@ -51,8 +51,11 @@ pub use preflight::{
     Check, CheckStatus, PreflightInput, PreflightReport, check_ids, run_preflight,
 };
 pub use review::{NoLicenceUser, Review, ReviewChange, review};
-pub use roster::{Roster, RosterUserInput, RowError, Satellite, SatelliteInput, SourceUser};
-pub use roster_csv::{ROSTER_COLUMNS, parse_roster_csv};
+pub use roster::{
+    Roster, RosterUserInput, RowError, Satellite, SatelliteInput, SourceUser, check_satellites,
+    check_upload_user, duplicate_user_id,
+};
+pub use roster_csv::{ROSTER_COLUMNS, parse_roster_csv, stream_roster_csv};
 pub use rules::validate_assignments;
 pub use satellites_csv::{SATELLITE_COLUMNS, parse_satellites_csv};
 pub use username::{AddressRemoval, address_removals, default_username, username_choices};

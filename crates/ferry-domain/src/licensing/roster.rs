@@ -157,6 +157,24 @@ impl SourceUser {
     pub fn active(&self) -> bool {
         self.active
     }
+    /// The stored form: the input that checks back into this user (the
+    /// addresses usable ones first, every text as normalised).
+    pub fn to_input(&self) -> RosterUserInput {
+        RosterUserInput {
+            user_id: self.user_id.clone(),
+            full_name: self.full_name.to_string(),
+            emails: self.addresses_as_written().map(str::to_owned).collect(),
+            group: self.group.clone(),
+            position: self.position.clone(),
+            is_admin: self.is_admin,
+            old_license: self.old_license.clone(),
+            old_addons: self.old_addons.clone(),
+            on_travel: self.on_travel,
+            active: self.active,
+            source_row: None,
+        }
+    }
+
     /// Whether one of the user's addresses equals `address`, ignoring case.
     pub fn has_address(&self, address: &str) -> bool {
         self.emails
@@ -295,23 +313,7 @@ impl Roster {
     /// The wire form, for persisting a roster and loading it again through
     /// [`Roster::from_inputs`] (so stored data is re-checked, never trusted).
     pub fn to_inputs(&self) -> (Vec<RosterUserInput>, Vec<SatelliteInput>) {
-        let users = self
-            .users
-            .iter()
-            .map(|u| RosterUserInput {
-                user_id: u.user_id.clone(),
-                full_name: u.full_name.to_string(),
-                emails: u.addresses_as_written().map(str::to_owned).collect(),
-                group: u.group.clone(),
-                position: u.position.clone(),
-                is_admin: u.is_admin,
-                old_license: u.old_license.clone(),
-                old_addons: u.old_addons.clone(),
-                on_travel: u.on_travel,
-                active: u.active,
-                source_row: None,
-            })
-            .collect();
+        let users = self.users.iter().map(SourceUser::to_input).collect();
         let sats = self
             .satellites
             .iter()
@@ -323,6 +325,57 @@ impl Roster {
             .collect();
         (users, sats)
     }
+}
+
+/// One user of a streamed upload checked on its own, `index` being its
+/// position in the upload (named in JSON errors): its stored form, or
+/// every error of the row. The check across users — unique ids — is the
+/// store's, reported with [`duplicate_user_id`].
+pub fn check_upload_user(
+    input: &RosterUserInput,
+    index: usize,
+) -> Result<RosterUserInput, Vec<RowError>> {
+    let at = Locator {
+        row: input.source_row,
+        list: "users",
+        index,
+    };
+    let mut errors = Vec::new();
+    match check_user(input, &at, &mut errors) {
+        Some(user) => Ok(user.to_input()),
+        None => Err(errors),
+    }
+}
+
+/// The error of a user whose id an earlier user of the same upload has:
+/// `at` and `first` are (CSV row, upload position) of the two.
+pub fn duplicate_user_id(
+    user_id: &str,
+    at: (Option<u64>, usize),
+    first: (Option<u64>, usize),
+) -> RowError {
+    let locator = |(row, index)| Locator {
+        row,
+        list: "users",
+        index,
+    };
+    locator(at).error(
+        "user_id",
+        user_id,
+        codes::DUPLICATE_USER_ID,
+        format!(
+            "user id '{user_id}' already appears at {}",
+            locator(first).describe()
+        ),
+    )
+}
+
+/// Checks satellites on their own (names, unique ignoring case): their
+/// stored form, or every error.
+pub fn check_satellites(
+    satellites: &[SatelliteInput],
+) -> Result<Vec<SatelliteInput>, Vec<RowError>> {
+    Roster::from_inputs(&[], satellites).map(|r| r.to_inputs().1)
 }
 
 /// Names a row in errors: CSV row and column, or JSON path. Formatted only

@@ -34,7 +34,19 @@ pub fn parse_roster_csv<R: Read>(
     reader: R,
     limits: CsvLimits,
 ) -> Result<Vec<RosterUserInput>, CsvFailure<RowError>> {
-    read_named_rows(reader, limits, &ROSTER_COLUMNS, REQUIRED, |r, errors| {
+    let mut out = Vec::new();
+    stream_roster_csv(reader, limits, |u| out.push(u))?;
+    Ok(out)
+}
+
+/// [`parse_roster_csv`] a row at a time: each user goes to `sink` as it is
+/// read, so a million-user file is never held whole.
+pub fn stream_roster_csv<R: Read>(
+    reader: R,
+    limits: CsvLimits,
+    mut sink: impl FnMut(RosterUserInput),
+) -> Result<(), CsvFailure<RowError>> {
+    visit_named_rows(reader, limits, &ROSTER_COLUMNS, REQUIRED, |r, errors| {
         let (is_admin, on_travel, active) = (
             r.flag(5, false, errors),
             r.flag(8, false, errors),
@@ -43,7 +55,7 @@ pub fn parse_roster_csv<R: Read>(
         let old_license = Some(r.cell(6).trim())
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
-        Some(RosterUserInput {
+        sink(RosterUserInput {
             user_id: r.cell(0).to_owned(),
             full_name: r.cell(1).to_owned(),
             emails: split_list(r.cell(2)).map(str::to_owned).collect(),
@@ -107,9 +119,24 @@ pub(super) fn read_named_rows<R: Read, T>(
     required: usize,
     mut each: impl FnMut(&NamedRow<'_>, &mut Vec<RowError>) -> Option<T>,
 ) -> Result<Vec<T>, CsvFailure<RowError>> {
+    let mut out = Vec::new();
+    visit_named_rows(reader, limits, columns, required, |r, errors| {
+        out.extend(each(r, errors))
+    })?;
+    Ok(out)
+}
+
+/// [`read_named_rows`] without collecting: `each` takes every row as it is
+/// read.
+fn visit_named_rows<R: Read>(
+    reader: R,
+    limits: CsvLimits,
+    columns: &[&str],
+    required: usize,
+    mut each: impl FnMut(&NamedRow<'_>, &mut Vec<RowError>),
+) -> Result<(), CsvFailure<RowError>> {
     let (mut rows, header) = CsvRows::open(reader, limits).map_err(stop_to_failure)?;
     let cols = map_columns(&header, columns, required).map_err(CsvFailure::Invalid)?;
-    let mut out = Vec::new();
     let mut errors = Vec::new();
     while let Some(raw) = rows.next_row().map_err(stop_to_failure)? {
         if raw.is_blank() {
@@ -124,7 +151,7 @@ pub(super) fn read_named_rows<R: Read, T>(
                     cols: &cols,
                     columns,
                 };
-                out.extend(each(&named, &mut errors));
+                each(&named, &mut errors);
             }
             Err(message) => errors.push(error(Some(row), "", "", codes::MALFORMED_CSV, message)),
         }
@@ -134,7 +161,7 @@ pub(super) fn read_named_rows<R: Read, T>(
         errors.push(error(None, "", "", codes::MALFORMED_CSV, msg));
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(())
     } else {
         Err(CsvFailure::Invalid(errors))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use ferry_domain::licensing::{
     Catalogue, CatalogueInput, CsvFailure, Draft, Overview, Roster, RosterUserInput,
-    SatelliteInput, overview_from, parse_roster_csv, validate_assignments,
+    SatelliteInput, check_satellites, overview_from, stream_roster_csv, validate_assignments,
 };
 use ferry_domain::{Email, MigrationState, Permission};
 use ferry_store::MigrationRecord;
@@ -152,17 +152,23 @@ pub async fn put_roster(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OperateMigration)?;
-    let current = load_licensing(&state, &caller, &id).await?;
-    current.require_draft()?;
+    // Not `load_licensing`: the roster being replaced is never read whole.
+    let m = visible_migration(&state, &caller, &id).await?;
+    require_draft(&m)?;
     let limits = state.settings.csv_limits;
-    let (users, satellites) = if content_type_is(&req, &["text/csv", "application/csv"]) {
-        let parsed = parse_streamed(payload, limits.max_bytes, move |r| {
-            parse_roster_csv(r, limits)
+    let (mut feed, writer) = ferry_app::roster::start(&state.store, &m.id);
+    let (satellites, errors) = if content_type_is(&req, &["text/csv", "application/csv"]) {
+        let (read, mut errors) = parse_streamed(payload, limits.max_bytes, move |r| {
+            let read = stream_roster_csv(r, limits, |u| feed.push(u));
+            (read, feed.finish())
         })
         .await?;
-        let users = parsed.map_err(roster_csv_failure)?;
-        let (_, sats) = current.roster.to_inputs();
-        (users, sats)
+        match read {
+            Ok(()) => {}
+            Err(CsvFailure::Invalid(mut rows)) => errors.append(&mut rows),
+            Err(too_large) => return Err(roster_csv_failure(too_large)),
+        }
+        (None, errors)
     } else if content_type_is(&req, &["application/json"]) {
         let max = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
         let (upload, _) = json_body::<RosterUpload>(&req, payload, max).await?;
@@ -172,55 +178,50 @@ pub async fn put_roster(
                 limit: limits.max_rows,
             });
         }
-        (upload.users, upload.satellites)
+        let (satellites, mut errors) = match check_satellites(&upload.satellites) {
+            Ok(s) => (s, Vec::new()),
+            Err(rows) => (Vec::new(), rows),
+        };
+        let users = upload.users;
+        let mut refused = tokio::task::spawn_blocking(move || {
+            users.into_iter().for_each(|u| feed.push(u));
+            feed.finish()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("roster check stopped: {e}")))?;
+        refused.append(&mut errors);
+        (Some(satellites), refused)
     } else {
         return Err(ApiError::UnsupportedMediaType);
     };
-    store_roster(&state, &caller, &current, &users, &satellites).await
+    let end = ferry_app::roster::Ending {
+        migration_id: &m.id,
+        actor: &caller.key_id,
+        satellites: satellites.as_deref(),
+        errors,
+    };
+    let done = ferry_app::roster::finish(&state.store, writer, end)
+        .await
+        .map_err(roster_failure)?;
+    Ok(HttpResponse::Ok().json(RosterSummary::of(&done)))
 }
 
-/// Loads `users` and `satellites` in place of `current`'s roster through the
-/// roster use case, caches the validated roster and answers its summary.
-pub(crate) async fn store_roster(
-    state: &AppState,
-    caller: &Caller,
-    current: &Licensing,
-    users: &[RosterUserInput],
-    satellites: &[SatelliteInput],
-) -> Result<HttpResponse, ApiError> {
-    let current_view = ferry_app::roster::Current {
-        migration_id: &current.migration.id,
-        roster: &current.roster,
-        draft: &current.draft,
-    };
-    let loaded = ferry_app::upload_roster(
-        &state.store,
-        &caller.key_id,
-        current_view,
-        users,
-        satellites,
-    )
-    .await
-    .map_err(|e| match e {
+impl RosterSummary {
+    pub(crate) fn of(r: &ferry_store::RosterReplaced) -> Self {
+        Self {
+            users: r.users,
+            active_users: r.active_users,
+            satellites: r.satellites,
+            draft_version: r.draft_version,
+        }
+    }
+}
+
+pub(crate) fn roster_failure(e: ferry_app::RosterError) -> ApiError {
+    match e {
         ferry_app::RosterError::Invalid(rows) => roster_errors(rows),
         ferry_app::RosterError::Store(s) => s.into(),
-    })?;
-    let roster = loaded.roster;
-    let (users, satellites, active_users) = (
-        roster.users().len(),
-        roster.satellites().len(),
-        roster.active_users().count(),
-    );
-    // The next licence request (the export, the import) finds it validated.
-    state
-        .rosters
-        .put(&current.migration.id, loaded.generation, Arc::new(roster));
-    Ok(HttpResponse::Ok().json(RosterSummary {
-        users,
-        active_users,
-        satellites,
-        draft_version: loaded.draft_version,
-    }))
+    }
 }
 
 /// A refused roster or satellites CSV: 413 for a limit, else its rows.
@@ -234,7 +235,7 @@ pub(crate) fn roster_csv_failure(f: CsvFailure<ferry_domain::licensing::RowError
     }
 }
 
-fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
+pub(crate) fn roster_errors(rows: Vec<ferry_domain::licensing::RowError>) -> ApiError {
     ApiError::Validation(
         rows.into_iter()
             .map(|r| {

@@ -4,16 +4,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, put, web};
 use ferry_domain::Permission;
-use ferry_domain::licensing::{SatelliteInput, parse_satellites_csv};
+use ferry_domain::licensing::{SatelliteInput, check_satellites, parse_satellites_csv};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::extract::json_body;
 use crate::problem::{ApiError, Problem};
-use crate::routes::licensing::{RosterSummary, load_licensing, roster_csv_failure, store_roster};
+use crate::routes::licensing::{RosterSummary, require_draft, roster_csv_failure, roster_errors};
+use crate::routes::migrations::visible_migration;
 use crate::state::AppState;
 use crate::stream::{content_type_is, parse_streamed};
+use ferry_app::records;
 
 /// The satellites as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,8 +53,8 @@ pub async fn put_satellites(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OperateMigration)?;
-    let current = load_licensing(&state, &caller, &id).await?;
-    current.require_draft()?;
+    let m = visible_migration(&state, &caller, &id).await?;
+    require_draft(&m)?;
     let limits = state.settings.csv_limits;
     let satellites = if content_type_is(&req, &["text/csv", "application/csv"]) {
         parse_streamed(payload, limits.max_bytes, move |r| {
@@ -73,6 +75,13 @@ pub async fn put_satellites(
     } else {
         return Err(ApiError::UnsupportedMediaType);
     };
-    let (users, _) = current.roster.to_inputs();
-    store_roster(&state, &caller, &current, &users, &satellites).await
+    let satellites = check_satellites(&satellites).map_err(roster_errors)?;
+    let actor = caller.key_id.as_str();
+    let done = state
+        .store
+        .replace_satellites(&m.id, &satellites, |r| {
+            records::roster_uploaded(actor, &m.id, r)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(RosterSummary::of(&done)))
 }

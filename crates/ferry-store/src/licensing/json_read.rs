@@ -72,26 +72,27 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<Vec<T>
 /// query per 10,000 users.
 pub(super) const SNAPSHOT_CHUNK_USERS: usize = 10_000;
 
-/// Writes the roster's snapshot (see migration 0008) in the upload's
-/// transaction; the caller has deleted the previous one.
-pub(super) async fn write_snapshot(
+/// Writes one chunk of the roster's snapshot (see migration 0008) in the
+/// upload's transaction: the users from position `first_seq`, at most
+/// `SNAPSHOT_CHUNK_USERS` of them; the caller has deleted the previous
+/// snapshot.
+pub(super) async fn write_snapshot_chunk(
     tx: &mut Transaction<'static, Any>,
     migration_id: &str,
+    first_seq: usize,
     users: &[RosterUserInput],
 ) -> Result<()> {
-    for (chunk, part) in users.chunks(SNAPSHOT_CHUNK_USERS).enumerate() {
-        let text = serde_json::to_string(part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO roster_snapshot (migration_id, chunk, first_seq, users) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(migration_id)
-        .bind(chunk as i64)
-        .bind((chunk * SNAPSHOT_CHUNK_USERS) as i64)
-        .bind(text)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let text = serde_json::to_string(users).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO roster_snapshot (migration_id, chunk, first_seq, users) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(migration_id)
+    .bind((first_seq / SNAPSHOT_CHUNK_USERS) as i64)
+    .bind(first_seq as i64)
+    .bind(text)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
