@@ -36,20 +36,34 @@ pub fn side_by_side(ds: &Dataset, runs: usize) -> Result<(Timing, Timing)> {
     Ok((Timing::of(raw), Timing::of(validate)))
 }
 
+/// The raw parse of the roster CSV, best of `runs`: the baseline of the
+/// roster upload (issue 16).
+pub fn roster_raw(ds: &Dataset, runs: usize) -> Result<Timing> {
+    let mut all = Vec::new();
+    for _ in 0..runs.max(1) {
+        all.push(raw_parse_file(&ds.roster_csv, ds.roster_users)?);
+    }
+    Ok(Timing::of(all))
+}
+
+fn raw_parse(ds: &Dataset) -> Result<Duration> {
+    raw_parse_file(&ds.assignment_csv, ds.rows)
+}
+
 /// The raw parse: `csv::Reader` (default builder: 8 KiB buffer, header row)
 /// counting records with `read_byte_record`, no UTF-8 check, no allocation
 /// per row.
-fn raw_parse(ds: &Dataset) -> Result<Duration> {
+fn raw_parse_file(path: &std::path::Path, rows: usize) -> Result<Duration> {
     let start = Instant::now();
-    let mut reader = csv::Reader::from_reader(File::open(&ds.assignment_csv)?);
+    let mut reader = csv::Reader::from_reader(File::open(path)?);
     let mut record = csv::ByteRecord::new();
     let mut n = 0usize;
     while reader.read_byte_record(&mut record)? {
         n += 1;
     }
     let elapsed = start.elapsed();
-    if n != ds.rows {
-        bail!("raw parse read {n} records, expected {}", ds.rows);
+    if n != rows {
+        bail!("raw parse read {n} records, expected {rows}");
     }
     Ok(elapsed)
 }

@@ -7,7 +7,7 @@
 //! whatever the roster's size.
 
 use ferry_domain::licensing::{RosterUserInput, RowError, SatelliteInput, check_upload_user};
-use ferry_store::{RosterReplace, RosterReplaced, Store, StoreError, UserBatch};
+use ferry_store::{PreparedBatch, RosterReplace, RosterReplaced, Store, StoreError, UserBatch};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -30,9 +30,11 @@ pub enum RosterError {
 /// and hands full batches to the writer (waiting while it is a batch
 /// behind, so memory stays at two batches).
 pub struct UserFeed {
-    tx: Option<mpsc::Sender<UserBatch>>,
+    tx: Option<mpsc::Sender<PreparedBatch>>,
     batch: UserBatch,
     position: usize,
+    /// Users accepted so far: the next batch's first `seq`.
+    accepted: usize,
     errors: Vec<RowError>,
 }
 
@@ -54,12 +56,21 @@ impl UserFeed {
     }
 
     fn send(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        self.accepted += self.batch.users.len();
+        let next = UserBatch {
+            first_seq: self.accepted,
+            ..UserBatch::default()
+        };
+        let batch = std::mem::replace(&mut self.batch, next);
         // A writer that stopped (a store error) answers at `finish`; the
-        // rest of the file is still read for its errors.
-        if let Some(tx) = &self.tx
-            && tx.blocking_send(batch).is_err()
-        {
+        // rest of the file is still read for its errors. A batch that
+        // cannot be serialised (it cannot happen to checked users) stops
+        // the writer the same way.
+        let sent = match (&self.tx, batch.prepare()) {
+            (Some(tx), Ok(prepared)) => tx.blocking_send(prepared).is_ok(),
+            _ => false,
+        };
+        if !sent {
             self.tx = None;
         }
     }
@@ -79,7 +90,9 @@ pub struct Writer(JoinHandle<Result<RosterReplace, StoreError>>);
 /// Starts an upload into `migration_id`'s roster: feed users to the
 /// [`UserFeed`] (from a blocking thread), then [`finish`] with the writer.
 pub fn start(store: &Store, migration_id: &str) -> (UserFeed, Writer) {
-    let (tx, mut rx) = mpsc::channel::<UserBatch>(1);
+    // Two batches queued: the writer never waits for the next one while
+    // this one is serialised.
+    let (tx, mut rx) = mpsc::channel::<PreparedBatch>(2);
     let (store, id) = (store.clone(), migration_id.to_owned());
     let task = tokio::spawn(async move {
         let mut replace = store.begin_roster_replace(&id).await?;
@@ -92,6 +105,7 @@ pub fn start(store: &Store, migration_id: &str) -> (UserFeed, Writer) {
         tx: Some(tx),
         batch: UserBatch::default(),
         position: 0,
+        accepted: 0,
         errors: Vec::new(),
     };
     (feed, Writer(task))

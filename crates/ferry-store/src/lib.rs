@@ -48,7 +48,8 @@ pub use idempotency::{IdempotencyClaim, IdempotencyRecord, Idempotent};
 pub use jobs::{JobProgress, JobRecord, StartRequest, Started};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use licensing::{
-    DraftImport, DraftWrite, ImportRecord, RosterReplace, RosterReplaced, UserBatch, attach_entries,
+    DraftImport, DraftWrite, ImportRecord, PreparedBatch, RosterReplace, RosterReplaced, UserBatch,
+    attach_entries,
 };
 pub use migrations::{MigrationFilter, MigrationRecord};
 pub use outbox::{Dispatch, DispatchLimits};

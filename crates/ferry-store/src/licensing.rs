@@ -23,7 +23,7 @@ pub use attempts::ImportRecord;
 pub use draft::DraftWrite;
 pub use import::DraftImport;
 pub use import_read::attach_entries;
-pub use roster::{RosterReplace, RosterReplaced, UserBatch};
+pub use roster::{PreparedBatch, RosterReplace, RosterReplaced, UserBatch};
 
 use crate::{Backend, Result, Store, StoreError};
 
@@ -45,9 +45,6 @@ const JSON_BATCH_ROWS: usize = 20_000;
 /// unpack JSON natively (`json_to_recordset` in PostgreSQL, `json_each` in
 /// SQLite). `columns` are (name, PostgreSQL type) pairs; names are constants
 /// of this module, never input.
-///
-/// With `keep_first`, a row whose key is taken is skipped, not an error;
-/// the count of rows written tells the caller.
 async fn insert_json_rows<T: serde::Serialize>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -55,8 +52,29 @@ async fn insert_json_rows<T: serde::Serialize>(
     migration_id: &str,
     columns: &[(&str, &str)],
     rows: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    let sql = json_insert_sql(backend, table, columns, false);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let payload = json_payload(rows.by_ref().take(JSON_BATCH_ROWS))?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(migration_id)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The statement `insert_json_rows` runs per batch. With `keep_first`, a
+/// row whose key is taken is skipped, not an error (the count of rows
+/// written tells the caller).
+fn json_insert_sql(
+    backend: Backend,
+    table: &str,
+    columns: &[(&str, &str)],
     keep_first: bool,
-) -> Result<u64> {
+) -> String {
     let tail = if keep_first {
         // `WHERE true`: SQLite's grammar needs it before an upsert clause
         // on an `INSERT … SELECT`.
@@ -69,7 +87,7 @@ async fn insert_json_rows<T: serde::Serialize>(
         .map(|(n, _)| format!("\"{n}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = match backend {
+    match backend {
         Backend::Postgres => {
             let defs = columns
                 .iter()
@@ -95,32 +113,24 @@ async fn insert_json_rows<T: serde::Serialize>(
                 "INSERT INTO {table} (migration_id, {names}) SELECT $1, {sel} FROM json_each($2){tail}"
             )
         }
-    };
-    // Each batch is serialised straight from the caller's rows into one
-    // text: no intermediate `serde_json::Value` per row, which at a million
-    // rows cost more memory than the data itself.
-    let mut rows = rows.into_iter().peekable();
-    let mut written = 0;
-    while rows.peek().is_some() {
-        let mut payload = Vec::with_capacity(1 << 20);
-        payload.push(b'[');
-        for (i, row) in rows.by_ref().take(JSON_BATCH_ROWS).enumerate() {
-            if i > 0 {
-                payload.push(b',');
-            }
-            serde_json::to_writer(&mut payload, &row)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        }
-        payload.push(b']');
-        let payload = String::from_utf8(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        written += sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(migration_id)
-            .bind(payload)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
     }
-    Ok(written)
+}
+
+/// A batch of rows as one JSON text, serialised straight from the caller's
+/// rows: no intermediate `serde_json::Value` per row, which at a million
+/// rows cost more memory than the data itself.
+fn json_payload<T: serde::Serialize>(rows: impl Iterator<Item = T>) -> Result<String> {
+    let mut payload = Vec::with_capacity(1 << 20);
+    payload.push(b'[');
+    for (i, row) in rows.enumerate() {
+        if i > 0 {
+            payload.push(b',');
+        }
+        serde_json::to_writer(&mut payload, &row)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    payload.push(b']');
+    String::from_utf8(payload).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 const ASSIGNMENT_COLUMNS: [(&str, &str); 4] = [
@@ -160,9 +170,7 @@ async fn insert_assignments<'a>(
         })
         .collect::<Result<Vec<_>>>()?;
     if backend == Backend::Sqlite {
-        let columns = &ASSIGNMENT_COLUMNS;
-        insert_json_rows(tx, backend, table, migration_id, columns, rows, false).await?;
-        return Ok(());
+        return insert_json_rows(tx, backend, table, migration_id, &ASSIGNMENT_COLUMNS, rows).await;
     }
     let sql = delimited::insert_sql(table);
     for batch in rows.chunks(JSON_BATCH_ROWS) {
@@ -179,7 +187,7 @@ async fn insert_assignments<'a>(
             }
             None => {
                 let columns = &ASSIGNMENT_COLUMNS;
-                insert_json_rows(tx, backend, table, migration_id, columns, batch, false).await?;
+                insert_json_rows(tx, backend, table, migration_id, columns, batch).await?
             }
         }
     }
@@ -228,8 +236,7 @@ fn draft_diff<'a>(
     (gone, written)
 }
 
-/// Deletes the draft rows of `users`, a JSON batch per statement, and takes
-/// them out of the overview's counts.
+/// Deletes the draft rows of `users`, a JSON batch per statement.
 async fn delete_users(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -245,36 +252,11 @@ async fn delete_users(
     for chunk in users.chunks(JSON_BATCH_ROWS) {
         let payload =
             serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        tally::count_users(tx, backend, migration_id, &payload, true).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(migration_id)
             .bind(payload)
             .execute(&mut **tx)
             .await?;
-    }
-    Ok(())
-}
-
-/// Writes draft rows of users who have none (after `delete_users`) and
-/// adds them to the overview's counts.
-async fn insert_draft_rows<'a>(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    migration_id: &str,
-    rows: Vec<(&'a String, &'a Assignment)>,
-) -> Result<()> {
-    insert_assignments(
-        tx,
-        backend,
-        "draft_assignments",
-        migration_id,
-        rows.iter().copied(),
-    )
-    .await?;
-    for chunk in rows.chunks(JSON_BATCH_ROWS) {
-        let ids: Vec<&String> = chunk.iter().map(|(id, _)| *id).collect();
-        let payload = json(&ids)?;
-        tally::count_users(tx, backend, migration_id, &payload, false).await?;
     }
     Ok(())
 }

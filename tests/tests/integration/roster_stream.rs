@@ -23,7 +23,7 @@ fn csv(rows: impl Iterator<Item = String>) -> String {
 }
 
 fn user_row(i: usize) -> String {
-    let active = if i % 3 == 0 { "no" } else { "yes" };
+    let active = if i.is_multiple_of(3) { "no" } else { "yes" };
     format!("u{i},User {i},user{i}@acme.example,{active}")
 }
 
@@ -109,7 +109,7 @@ async fn a_large_roster_streams_and_names_every_bad_row(mode: Mode) {
     let res = put_csv(&app, id, csv((0..USERS).map(user_row))).await;
     assert_eq!(res.status(), 200);
     let summary: Value = res.json().await.unwrap();
-    let active = (0..USERS).filter(|i| i % 3 != 0).count();
+    let active = (0..USERS).filter(|i| !i.is_multiple_of(3)).count();
     assert_eq!(summary["users"], USERS);
     assert_eq!(summary["active_users"], active);
     assert_eq!(

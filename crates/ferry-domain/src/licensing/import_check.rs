@@ -56,12 +56,14 @@ pub struct UserRef<'a> {
 }
 
 /// A user whose stored draft entry the file changes: the caller deletes the
-/// old entry (if `had_entry`) and writes `after` (`None`: no licence).
+/// old entry (`before`, if any) and writes `after` (`None`: no licence).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DraftChange {
     pub user_id: String,
-    pub had_entry: bool,
+    pub before: Option<Assignment>,
     pub after: Option<Assignment>,
+    /// Whether the user is active: the overview counts entries by it.
+    pub active: bool,
 }
 
 /// Which roster users, after the rows, the caller must show
@@ -341,8 +343,9 @@ impl<'c> ImportCheck<'c> {
         self.log.push(user.user_id(), before.unwrap_or(&EMPTY), &a);
         Some(DraftChange {
             user_id: user.user_id().to_owned(),
-            had_entry: before.is_some(),
+            before: before.cloned(),
             after: (!a.is_empty()).then_some(a),
+            active: user.active(),
         })
     }
 

@@ -7,8 +7,8 @@ use ferry_domain::licensing::{Assignments, Catalogue, CatalogueInput, Draft};
 use sqlx::Row;
 
 use super::{
-    bump_draft_version, delete_users, draft_diff, ensure_row, from_json, insert_assignments,
-    insert_draft_rows, json, load_assignments, tally,
+    bump_draft_version, delete_users, draft_diff, ensure_row, from_json, insert_assignments, json,
+    load_assignments, tally,
 };
 use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
@@ -139,7 +139,15 @@ impl Store {
                 let (gone, written) = draft_diff(base, assignments);
                 bulk = gone.len() + written.len();
                 delete_users(&mut tx, self.backend, migration_id, &gone).await?;
-                insert_draft_rows(&mut tx, self.backend, migration_id, written).await?;
+                insert_assignments(
+                    &mut tx,
+                    self.backend,
+                    "draft_assignments",
+                    migration_id,
+                    written,
+                )
+                .await?;
+                tally::recount_draft(&mut tx, migration_id).await?;
             }
             None => {
                 bulk = assignments.len();

@@ -19,7 +19,7 @@ use ferry_domain::licensing::{
 use serde::Deserialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::{bump_draft_version, delete_users, insert_draft_rows};
+use super::{bump_draft_version, delete_users, insert_assignments, tally};
 use crate::audit::{AuditEvent, append_all_in};
 use crate::idempotency::{IdempotencyClaim, Idempotent, claim, finish_claim};
 use crate::{Backend, Result, Store, StoreError};
@@ -230,7 +230,7 @@ impl DraftImport {
     pub async fn write(&mut self, changes: &[DraftChange]) -> Result<()> {
         let gone: Vec<&String> = changes
             .iter()
-            .filter(|c| c.had_entry)
+            .filter(|c| c.before.is_some())
             .map(|c| &c.user_id)
             .collect();
         if !gone.is_empty() {
@@ -241,8 +241,27 @@ impl DraftImport {
             .filter_map(|c| c.after.as_ref().map(|a| (&c.user_id, a)))
             .collect();
         if !rows.is_empty() {
-            insert_draft_rows(&mut self.tx, self.backend, &self.migration_id, rows).await?;
+            insert_assignments(
+                &mut self.tx,
+                self.backend,
+                "draft_assignments",
+                &self.migration_id,
+                rows,
+            )
+            .await?;
         }
+        // The overview's counts move with the rows, counted here from the
+        // changes themselves: a query per batch, whatever its size.
+        let mut delta = tally::Delta::default();
+        for c in changes {
+            if let Some(before) = &c.before {
+                delta.add(before, c.active, -1)?;
+            }
+            if let Some(after) = &c.after {
+                delta.add(after, c.active, 1)?;
+            }
+        }
+        delta.write(&mut self.tx, &self.migration_id).await?;
         self.written += changes.len();
         Ok(())
     }

@@ -73,16 +73,15 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<Vec<T>
 pub(super) const SNAPSHOT_CHUNK_USERS: usize = 10_000;
 
 /// Writes one chunk of the roster's snapshot (see migration 0008) in the
-/// upload's transaction: the users from position `first_seq`, at most
-/// `SNAPSHOT_CHUNK_USERS` of them; the caller has deleted the previous
-/// snapshot.
+/// upload's transaction: the users from position `first_seq` (at most
+/// `SNAPSHOT_CHUNK_USERS` of them) as a JSON list; the caller has deleted
+/// the previous snapshot.
 pub(super) async fn write_snapshot_chunk(
     tx: &mut Transaction<'static, Any>,
     migration_id: &str,
     first_seq: usize,
-    users: &[RosterUserInput],
+    users_json: String,
 ) -> Result<()> {
-    let text = serde_json::to_string(users).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO roster_snapshot (migration_id, chunk, first_seq, users) \
          VALUES ($1, $2, $3, $4)",
@@ -90,7 +89,7 @@ pub(super) async fn write_snapshot_chunk(
     .bind(migration_id)
     .bind((first_seq / SNAPSHOT_CHUNK_USERS) as i64)
     .bind(first_seq as i64)
-    .bind(text)
+    .bind(users_json)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -11,7 +11,9 @@ use ferry_domain::licensing::{
 use sqlx::{Any, Row, Transaction};
 
 use super::json_read::SNAPSHOT_CHUNK_USERS;
-use super::{bump_draft_version, insert_assignments, insert_json_rows, json, json_read, tally};
+use super::{
+    bump_draft_version, insert_assignments, json, json_insert_sql, json_payload, json_read, tally,
+};
 use crate::audit::{AuditEvent, append_all_in};
 use crate::{Backend, Result, Store, StoreError};
 
@@ -52,6 +54,55 @@ pub struct UserBatch {
     pub users: Vec<RosterUserInput>,
     /// (CSV row, position in the upload) of each, to name it in errors.
     pub origins: Vec<(Option<u64>, usize)>,
+    /// The roster position (`seq`) of the first: the users of the batches
+    /// before it.
+    pub first_seq: usize,
+}
+
+/// A batch as the texts its statements carry, made on the caller's
+/// (blocking) thread by [`UserBatch::prepare`], so the task holding the
+/// transaction only waits on the database.
+pub struct PreparedBatch {
+    first_seq: usize,
+    rows: String,
+    snapshot: String,
+    ids: Vec<String>,
+    origins: Vec<(Option<u64>, usize)>,
+    active: usize,
+}
+
+impl UserBatch {
+    pub fn prepare(self) -> Result<PreparedBatch> {
+        let base = self.first_seq;
+        let rows = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                Ok(RosterRow {
+                    seq: (base + i) as i64,
+                    user_id: &u.user_id,
+                    full_name: &u.full_name,
+                    emails: json(&u.emails)?,
+                    user_group: &u.group,
+                    position: &u.position,
+                    is_admin: i64::from(u.is_admin),
+                    old_license: u.old_license.as_deref(),
+                    old_addons: json(&u.old_addons)?,
+                    on_travel: i64::from(u.on_travel),
+                    active: i64::from(u.active),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PreparedBatch {
+            first_seq: base,
+            rows: json_payload(rows.into_iter())?,
+            snapshot: json(&self.users)?,
+            active: self.users.iter().filter(|u| u.active).count(),
+            ids: self.users.into_iter().map(|u| u.user_id).collect(),
+            origins: self.origins,
+        })
+    }
 }
 
 /// A roster being replaced: one transaction that takes the users a batch
@@ -135,12 +186,12 @@ impl Store {
         let mut replace = self.begin_roster_replace(migration_id).await?;
         for (k, part) in users.chunks(SNAPSHOT_CHUNK_USERS).enumerate() {
             let first = k * SNAPSHOT_CHUNK_USERS;
-            replace
-                .write(UserBatch {
-                    users: part.to_vec(),
-                    origins: (first..first + part.len()).map(|i| (None, i)).collect(),
-                })
-                .await?;
+            let batch = UserBatch {
+                users: part.to_vec(),
+                origins: (first..first + part.len()).map(|i| (None, i)).collect(),
+                first_seq: first,
+            };
+            replace.write(batch.prepare()?).await?;
         }
         replace
             .finish(self, Some(satellites), Some(draft), Vec::new(), audit)
@@ -219,8 +270,14 @@ async fn write_satellites(
 impl RosterReplace {
     /// Writes a batch (and its snapshot chunk). A user whose id an earlier
     /// one has is not written; it is reported by `finish`.
-    pub async fn write(&mut self, batch: UserBatch) -> Result<()> {
+    pub async fn write(&mut self, batch: PreparedBatch) -> Result<()> {
         let base = self.next_seq;
+        if batch.first_seq != base {
+            return Err(StoreError::Corrupt(format!(
+                "roster batch from {} after {base} users",
+                batch.first_seq
+            )));
+        }
         for (i, (row, pos)) in batch.origins.iter().enumerate() {
             let seq = (base + i) as i64;
             let run = (row.map(|r| r as i64 - seq), *pos as i64 - seq);
@@ -228,50 +285,32 @@ impl RosterReplace {
                 self.runs.push((base + i, run.0, run.1));
             }
         }
-        let rows = batch
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| {
-                Ok(RosterRow {
-                    seq: (base + i) as i64,
-                    user_id: &u.user_id,
-                    full_name: &u.full_name,
-                    emails: json(&u.emails)?,
-                    user_group: &u.group,
-                    position: &u.position,
-                    is_admin: i64::from(u.is_admin),
-                    old_license: u.old_license.as_deref(),
-                    old_addons: json(&u.old_addons)?,
-                    on_travel: i64::from(u.on_travel),
-                    active: i64::from(u.active),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let written = insert_json_rows(
-            &mut self.tx,
-            self.backend,
-            "roster_users",
-            &self.migration_id,
-            &ROSTER_COLUMNS,
-            rows,
-            true,
-        )
-        .await?;
-        if written < batch.users.len() as u64 {
-            self.name_duplicates(base, &batch).await?;
+        let sql = json_insert_sql(self.backend, "roster_users", &ROSTER_COLUMNS, true);
+        let written = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.migration_id)
+            .bind(batch.rows)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if written < batch.ids.len() as u64 {
+            self.name_duplicates(base, &batch.ids, &batch.origins)
+                .await?;
         }
-        json_read::write_snapshot_chunk(&mut self.tx, &self.migration_id, base, &batch.users)
+        json_read::write_snapshot_chunk(&mut self.tx, &self.migration_id, base, batch.snapshot)
             .await?;
-        self.active += batch.users.iter().filter(|u| u.active).count();
-        self.next_seq += batch.users.len();
+        self.active += batch.active;
+        self.next_seq += batch.ids.len();
         Ok(())
     }
 
-    /// The users of `batch` that were not written: each id's stored row is
+    /// The users of a batch that were not written: each id's stored row is
     /// an earlier user's.
-    async fn name_duplicates(&mut self, base: usize, batch: &UserBatch) -> Result<()> {
-        let ids: Vec<&str> = batch.users.iter().map(|u| u.user_id.as_str()).collect();
+    async fn name_duplicates(
+        &mut self,
+        base: usize,
+        ids: &[String],
+        origins: &[(Option<u64>, usize)],
+    ) -> Result<()> {
         let list = match self.backend {
             Backend::Postgres => "SELECT json_array_elements_text($2::json)",
             Backend::Sqlite => "SELECT value FROM json_each($2)",
@@ -286,17 +325,14 @@ impl RosterReplace {
         .into_iter()
         .map(|r| Ok((r.try_get("user_id")?, r.try_get("seq")?)))
         .collect::<Result<_>>()?;
-        for (i, u) in batch.users.iter().enumerate() {
-            let Some(&first) = stored.get(&u.user_id) else {
+        for (i, id) in ids.iter().enumerate() {
+            let Some(&first) = stored.get(id) else {
                 continue;
             };
             if first != (base + i) as i64 {
                 let first = usize::try_from(first).unwrap_or(0);
-                self.duplicates.push(duplicate_user_id(
-                    &u.user_id,
-                    batch.origins[i],
-                    self.origin(first),
-                ));
+                self.duplicates
+                    .push(duplicate_user_id(id, origins[i], self.origin(first)));
             }
         }
         Ok(())

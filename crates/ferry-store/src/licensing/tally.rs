@@ -3,22 +3,24 @@
 //! draft they count. The grouping is SQL; what a group means (caseless
 //! catalogue names, add-ons once per user) is the domain's `overview_from`.
 
-use ferry_domain::licensing::{HoldingGroup, TallyGroup};
+use std::collections::HashMap;
+
+use ferry_domain::licensing::{Assignment, HoldingGroup, TallyGroup};
 use sqlx::{Any, Row, Transaction};
 
-use super::from_json;
-use crate::{Backend, Result, Store};
+use super::{from_json, json};
+use crate::{Result, Store};
 
 /// Draft writes between two folds of a migration's `draft_tally` rows: each
 /// write appends a few signed rows, so a read sums at most a few hundred.
 const FOLD_EVERY: i64 = 64;
 
-/// The grouping both recounts and the per-user changes use.
+/// The draft's groups, counted afresh.
 const DRAFT_GROUPS: &str = "SELECT d.migration_id, CASE WHEN d.plan IS NULL THEN 0 ELSE 1 END, \
-     COALESCE(d.plan, ''), d.addons, r.active, {sign} * COUNT(*) \
+     COALESCE(d.plan, ''), d.addons, r.active, COUNT(*) \
      FROM draft_assignments d \
      JOIN roster_users r ON r.migration_id = d.migration_id AND r.user_id = d.user_id \
-     WHERE d.migration_id = $1 {users} \
+     WHERE d.migration_id = $1 \
      GROUP BY d.migration_id, CASE WHEN d.plan IS NULL THEN 0 ELSE 1 END, \
      COALESCE(d.plan, ''), d.addons, r.active";
 
@@ -56,37 +58,55 @@ pub(super) async fn recount_draft(
         .bind(migration_id)
         .execute(&mut **tx)
         .await?;
-    let groups = DRAFT_GROUPS.replace("{sign}", "1").replace("{users}", "");
-    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_TALLY}{groups}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_TALLY}{DRAFT_GROUPS}")))
         .bind(migration_id)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// Adds (`removing` false) or takes away (`removing` true) the draft rows
-/// of the users in `payload` (a JSON list of user ids) as they stand now:
-/// called after rows are written and before they are deleted.
-pub(super) async fn count_users(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    migration_id: &str,
-    payload: &str,
-    removing: bool,
-) -> Result<()> {
-    let list = match backend {
-        Backend::Postgres => "SELECT json_array_elements_text($2::json)",
-        Backend::Sqlite => "SELECT value FROM json_each($2)",
-    };
-    let groups = DRAFT_GROUPS
-        .replace("{sign}", if removing { "-1" } else { "1" })
-        .replace("{users}", &format!("AND d.user_id IN ({list})"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_TALLY}{groups}")))
-        .bind(migration_id)
-        .bind(payload)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Signed changes to the draft's groups, gathered in memory from the
+/// entries a write removes and adds (the import knows both and whether
+/// each user is active) and written as one row per group.
+#[derive(Default)]
+pub(super) struct Delta(HashMap<(bool, String, String, bool), i64>);
+
+impl Delta {
+    /// `entry` of a user (`active` or not) counted `sign` more times.
+    pub(super) fn add(&mut self, entry: &Assignment, active: bool, sign: i64) -> Result<()> {
+        // The same text the row's `addons` column holds (`insert_assignments`).
+        let addons = json(&entry.addons)?;
+        let plan = entry.plan.clone().unwrap_or_default();
+        *self
+            .0
+            .entry((entry.plan.is_some(), plan, addons, active))
+            .or_default() += sign;
+        Ok(())
+    }
+
+    pub(super) async fn write(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        migration_id: &str,
+    ) -> Result<()> {
+        for ((has_plan, plan, addons, active), entries) in self.0 {
+            if entries == 0 {
+                continue;
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{INSERT_TALLY} VALUES ($1, $2, $3, $4, $5, $6)"
+            )))
+            .bind(migration_id)
+            .bind(i64::from(has_plan))
+            .bind(plan)
+            .bind(addons)
+            .bind(i64::from(active))
+            .bind(entries)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Folds the migration's signed rows into one per group, every
