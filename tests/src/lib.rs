@@ -130,6 +130,10 @@ pub async fn spawn_with(mode: Mode, parts: Parts, tweak: impl FnOnce(&mut Settin
         admin_key,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            // Below the server's keep-alive (actix: 5 s): a test that sits
+            // in a browser for longer must not send its next request down a
+            // connection the server is closing (hyper's IncompleteMessage).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("client"),
         settings,

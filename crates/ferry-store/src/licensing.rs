@@ -116,6 +116,14 @@ fn json_insert_sql(
     }
 }
 
+/// The values of `$2`, a JSON list of texts, as a subquery.
+fn json_list(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "SELECT json_array_elements_text($2::json)",
+        Backend::Sqlite => "SELECT value FROM json_each($2)",
+    }
+}
+
 /// A batch of rows as one JSON text, serialised straight from the caller's
 /// rows: no intermediate `serde_json::Value` per row, which at a million
 /// rows cost more memory than the data itself.
@@ -243,10 +251,7 @@ async fn delete_users(
     migration_id: &str,
     users: &[&String],
 ) -> Result<()> {
-    let list = match backend {
-        Backend::Postgres => "SELECT json_array_elements_text($2::json)",
-        Backend::Sqlite => "SELECT value FROM json_each($2)",
-    };
+    let list = json_list(backend);
     let sql =
         format!("DELETE FROM draft_assignments WHERE migration_id = $1 AND user_id IN ({list})");
     for chunk in users.chunks(JSON_BATCH_ROWS) {

@@ -350,8 +350,10 @@ mod tests {
         assert_eq!(grouped.old_licences[0].name, "Legacy Pro");
         assert_eq!(grouped.old_licences[0].current_holders, 4);
         assert_eq!(grouped.old_addons[0].current_holders, 2);
-        assert!(
-            one_by_one.active_without_plan > 0 && by_name(&one_by_one.plans, "Admin").assigned > 0
+        assert!(by_name(&one_by_one.plans, "Admin").assigned > 0);
+        assert_eq!(
+            by_name(&grouped.addons, "Marketing").assigned,
+            2 * by_name(&one_by_one.addons, "Marketing").assigned
         );
     }
 }

@@ -12,7 +12,8 @@ use sqlx::{Any, Row, Transaction};
 
 use super::json_read::SNAPSHOT_CHUNK_USERS;
 use super::{
-    bump_draft_version, insert_assignments, json, json_insert_sql, json_payload, json_read, tally,
+    bump_draft_version, insert_assignments, json, json_insert_sql, json_list, json_payload,
+    json_read, tally,
 };
 use crate::audit::{AuditEvent, append_all_in};
 use crate::{Backend, Result, Store, StoreError};
@@ -311,10 +312,7 @@ impl RosterReplace {
         ids: &[String],
         origins: &[(Option<u64>, usize)],
     ) -> Result<()> {
-        let list = match self.backend {
-            Backend::Postgres => "SELECT json_array_elements_text($2::json)",
-            Backend::Sqlite => "SELECT value FROM json_each($2)",
-        };
+        let list = json_list(self.backend);
         let stored: HashMap<String, i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT user_id, seq FROM roster_users WHERE migration_id = $1 AND user_id IN ({list})"
         )))

@@ -90,20 +90,10 @@ impl Delta {
         migration_id: &str,
     ) -> Result<()> {
         for ((has_plan, plan, addons, active), entries) in self.0 {
-            if entries == 0 {
-                continue;
+            if entries != 0 {
+                let group = (i64::from(has_plan), plan, addons, i64::from(active));
+                insert_group(tx, migration_id, group, entries).await?;
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{INSERT_TALLY} VALUES ($1, $2, $3, $4, $5, $6)"
-            )))
-            .bind(migration_id)
-            .bind(i64::from(has_plan))
-            .bind(plan)
-            .bind(addons)
-            .bind(i64::from(active))
-            .bind(entries)
-            .execute(&mut **tx)
-            .await?;
         }
         Ok(())
     }
@@ -133,18 +123,35 @@ pub(super) async fn fold_now_and_then(
         .execute(&mut **tx)
         .await?;
     for row in rows {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{INSERT_TALLY} VALUES ($1, $2, $3, $4, $5, $6)"
-        )))
-        .bind(migration_id)
-        .bind(row.try_get::<i64, _>("has_plan")?)
-        .bind(row.try_get::<String, _>("plan")?)
-        .bind(row.try_get::<String, _>("addons")?)
-        .bind(row.try_get::<i64, _>("active")?)
-        .bind(row.try_get::<i64, _>("entries")?)
-        .execute(&mut **tx)
-        .await?;
+        let group = (
+            row.try_get("has_plan")?,
+            row.try_get("plan")?,
+            row.try_get("addons")?,
+            row.try_get("active")?,
+        );
+        insert_group(tx, migration_id, group, row.try_get("entries")?).await?;
     }
+    Ok(())
+}
+
+/// One `draft_tally` row: (has_plan, plan, addons, active) and its count.
+async fn insert_group(
+    tx: &mut Transaction<'static, Any>,
+    migration_id: &str,
+    (has_plan, plan, addons, active): (i64, String, String, i64),
+    entries: i64,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{INSERT_TALLY} VALUES ($1, $2, $3, $4, $5, $6)"
+    )))
+    .bind(migration_id)
+    .bind(has_plan)
+    .bind(plan)
+    .bind(addons)
+    .bind(active)
+    .bind(entries)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
