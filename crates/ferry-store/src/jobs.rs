@@ -418,6 +418,16 @@ pub(crate) async fn transition_before(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     migration_id: &str,
 ) -> Result<MigrationState> {
+    // An UPDATE, not a bare SELECT: it locks the row first, so a concurrent
+    // start (or cancel) that commits meanwhile is waited for and its state
+    // and job are what the checks below see. Without it two simultaneous
+    // starts on PostgreSQL both read `ready` and no active job, and the
+    // second then applied `start` to the first one's `uploading` (a legal
+    // restart) — two jobs for one migration.
+    sqlx::query("UPDATE migrations SET version = version WHERE id = $1")
+        .bind(migration_id)
+        .execute(&mut **tx)
+        .await?;
     let row = sqlx::query("SELECT state FROM migrations WHERE id = $1")
         .bind(migration_id)
         .fetch_optional(&mut **tx)
