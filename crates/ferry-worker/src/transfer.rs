@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use read::already_present;
 use read::{Tally, byte_stream};
-pub use retry::{RetryPolicy, copy_with_retry};
+pub use retry::{RetryPolicy, copy_with_retry, with_retry};
 
 /// What the manifest says about a document; `None` means "not known".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -279,6 +279,23 @@ pub async fn copy_object(
             Err(e)
         }
     }
+}
+
+/// Writes a document already read and verified (see `local::read_whole`)
+/// with one `put`.
+pub async fn put_whole(
+    dst: &dyn ObjectStore,
+    dst_path: &Path,
+    bytes: Bytes,
+    cancel: &CancellationToken,
+) -> Result<(), CopyError> {
+    with_cancel(cancel, async {
+        dst.put(dst_path, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(e, Side::Destination))
+    })
+    .await
 }
 
 async fn with_cancel<T>(

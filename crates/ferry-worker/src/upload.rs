@@ -14,8 +14,9 @@
 //! - The work list is read from the database page by page while copies run,
 //!   so millions of rows are never loaded at once. A local archive into a
 //!   local tenant store is copied by blocking lanes (`lanes`,
-//!   `transfer::local`); anything else by `copy_with_retry` futures with
-//!   bounded concurrency (`copy_async`).
+//!   `transfer::local`); anything else by futures with bounded concurrency
+//!   (`copy_async`): a small document of a local archive read and verified
+//!   in one blocking task, then one `put`; the rest by `copy_with_retry`.
 //! - A missing document is an outcome, not a failure: the job succeeds and
 //!   the migration becomes `uploaded`. A missing or unreadable dump fails the
 //!   job: without the database there is nothing to migrate.
@@ -57,8 +58,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::WorkerDeps;
+use crate::transfer::local::{LocalOptions, read_whole};
 use crate::transfer::{
-    CopyError, CopyOptions, Expected, RetryPolicy, already_present, copy_with_retry, under,
+    CopyError, CopyOptions, CopyOutcome, Expected, RetryPolicy, already_present, copy_with_retry,
+    put_whole, under, with_retry,
 };
 use archive::{Archive, Source};
 use local_target::LocalTarget;
@@ -355,6 +358,10 @@ async fn transfer(
         dst,
         dst_prefix: Path::parse(format!("{}/documents", migration.tenant))?,
         local: LocalTarget::of(deps, &opts.cancel),
+        reads: LocalOptions {
+            cancel: opts.cancel.clone(),
+            ..LocalOptions::default()
+        },
         opts,
         retry: deps.transfer.retry,
         resume,
@@ -521,6 +528,9 @@ struct Copier {
     /// Set when the tenant store is a local folder: local documents skip
     /// `object_store` (see `transfer::local`).
     local: Option<LocalTarget>,
+    /// How documents of a local archive are opened and read when the tenant
+    /// store is not a local folder (see `transfer::local::read_whole`).
+    reads: LocalOptions,
     opts: CopyOptions,
     retry: RetryPolicy,
     resume: bool,
@@ -573,6 +583,15 @@ impl Copier {
         {
             return Ok((sha.clone(), expected.size.unwrap_or_default()));
         }
+        if let Some((file, root)) = self.archive.local_file(&doc)? {
+            let small = with_retry(&self.retry, &self.opts.cancel, &doc, || {
+                self.copy_small_local(file.clone(), root.clone(), &dst, &expected)
+            })
+            .await?;
+            if let Some(copied) = small {
+                return Ok((copied.sha256, copied.bytes));
+            }
+        }
         let src = self.archive.source_path(&doc).await?;
         let copied = copy_with_retry(
             self.archive.store.as_ref(),
@@ -585,6 +604,35 @@ impl Copier {
         )
         .await?;
         Ok((copied.sha256, copied.bytes))
+    }
+}
+
+impl Copier {
+    /// A document of a local archive below the multipart threshold: read and
+    /// verified in one blocking task, then one `put`; `None` when it is
+    /// larger (streamed through `object_store` instead).
+    async fn copy_small_local(
+        &self,
+        file: std::path::PathBuf,
+        root: std::path::PathBuf,
+        dst: &Path,
+        expected: &Expected,
+    ) -> Result<Option<CopyOutcome>, CopyError> {
+        let (reads, want, below) = (
+            self.reads.clone(),
+            expected.clone(),
+            self.opts.multipart_threshold,
+        );
+        let read = tokio::task::spawn_blocking(move || {
+            read_whole(&file, Some(&root), &want, &reads, below)
+        })
+        .await
+        .unwrap_or_else(|e| Err(CopyError::Transient(format!("the read task failed: {e}"))))?;
+        let Some((bytes, outcome)) = read else {
+            return Ok(None);
+        };
+        put_whole(self.dst.as_ref(), dst, bytes, &self.opts.cancel).await?;
+        Ok(Some(outcome))
     }
 }
 

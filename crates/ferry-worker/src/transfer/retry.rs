@@ -5,6 +5,8 @@ use std::time::Duration;
 use object_store::ObjectStore;
 use object_store::path::Path;
 
+use tokio_util::sync::CancellationToken;
+
 use super::{CopyError, CopyOptions, CopyOutcome, Expected, copy_object};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +53,35 @@ pub async fn copy_with_retry(
     opts: &CopyOptions,
     retry: &RetryPolicy,
 ) -> Result<CopyOutcome, CopyError> {
-    let mut attempt = 1;
+    with_retry(retry, &opts.cancel, src_path, || {
+        copy_object(src, src_path, dst, dst_path, expected, opts)
+    })
+    .await
+}
+
+/// `attempt` tried again per `retry` while it fails transiently (waits end
+/// early when `cancel` fires); `what` names it in the log.
+pub async fn with_retry<T, F, Fut>(
+    retry: &RetryPolicy,
+    cancel: &CancellationToken,
+    what: &(dyn std::fmt::Display + Sync),
+    mut attempt: F,
+) -> Result<T, CopyError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CopyError>>,
+{
+    let mut tried = 1;
     loop {
-        match copy_object(src, src_path, dst, dst_path, expected, opts).await {
-            Err(e) if e.is_transient() && attempt < retry.attempts => {
-                let delay = retry.delay(attempt, rand::random::<f64>());
-                tracing::debug!(path = %src_path, attempt, ?delay, error = %e, "retrying a transient copy failure");
+        match attempt().await {
+            Err(e) if e.is_transient() && tried < retry.attempts => {
+                let delay = retry.delay(tried, rand::random::<f64>());
+                tracing::debug!(path = %what, attempt = tried, ?delay, error = %e, "retrying a transient copy failure");
                 tokio::select! {
-                    () = opts.cancel.cancelled() => return Err(CopyError::Cancelled),
+                    () = cancel.cancelled() => return Err(CopyError::Cancelled),
                     () = tokio::time::sleep(delay) => {}
                 }
-                attempt += 1;
+                tried += 1;
             }
             result => return result,
         }
