@@ -14,9 +14,10 @@
 //! - The work list is read from the database page by page while copies run,
 //!   so millions of rows are never loaded at once. A local archive into a
 //!   local tenant store is copied by blocking lanes (`lanes`,
-//!   `transfer::local`); anything else by futures with bounded concurrency
-//!   (`copy_async`): a small document of a local archive read and verified
-//!   in one blocking task, then one `put`; the rest by `copy_with_retry`.
+//!   `transfer::local`); a local archive into an object store has its small
+//!   documents read by lanes and `put` by futures (`reads`); anything else
+//!   is copied by `copy_with_retry` futures with bounded concurrency
+//!   (`copy_async`).
 //! - A missing document is an outcome, not a failure: the job succeeds and
 //!   the migration becomes `uploaded`. A missing or unreadable dump fails the
 //!   job: without the database there is nothing to migrate.
@@ -37,6 +38,7 @@ mod delivery;
 mod lanes;
 mod listing;
 mod local_target;
+mod reads;
 mod recorder;
 mod removals;
 mod staging;
@@ -58,10 +60,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::WorkerDeps;
-use crate::transfer::local::{LocalOptions, read_whole};
+use crate::transfer::local::LocalOptions;
 use crate::transfer::{
-    CopyError, CopyOptions, CopyOutcome, Expected, RetryPolicy, already_present, copy_with_retry,
-    put_whole, under, with_retry,
+    CopyError, CopyOptions, Expected, RetryPolicy, already_present, copy_with_retry, under,
 };
 use archive::{Archive, Source};
 use local_target::LocalTarget;
@@ -372,7 +373,13 @@ async fn transfer(
         .take_until(cancel.clone().cancelled_owned());
     let lanes = deps.transfer.concurrency.max(1);
     let failure = if copier.local.is_some() && copier.archive.is_local() {
-        lanes::run(copier, work, lanes, tx, cancel.clone()).await
+        let step: lanes::Step<_> = {
+            let copier = copier.clone();
+            Arc::new(move |item| copier.copy_blocking(item))
+        };
+        lanes::run(step, work, lanes, tx, cancel.clone()).await
+    } else if copier.archive.is_local() && !copier.resume {
+        reads::run(copier, work, lanes, tx, cancel.clone()).await
     } else {
         copy_async(copier, work, lanes, tx, cancel.clone()).await
     };
@@ -529,7 +536,7 @@ struct Copier {
     /// `object_store` (see `transfer::local`).
     local: Option<LocalTarget>,
     /// How documents of a local archive are opened and read when the tenant
-    /// store is not a local folder (see `transfer::local::read_whole`).
+    /// store is not a local folder (see `reads`).
     reads: LocalOptions,
     opts: CopyOptions,
     retry: RetryPolicy,
@@ -583,15 +590,6 @@ impl Copier {
         {
             return Ok((sha.clone(), expected.size.unwrap_or_default()));
         }
-        if let Some((file, root)) = self.archive.local_file(&doc)? {
-            let small = with_retry(&self.retry, &self.opts.cancel, &doc, || {
-                self.copy_small_local(file.clone(), root.clone(), &dst, &expected)
-            })
-            .await?;
-            if let Some(copied) = small {
-                return Ok((copied.sha256, copied.bytes));
-            }
-        }
         let src = self.archive.source_path(&doc).await?;
         let copied = copy_with_retry(
             self.archive.store.as_ref(),
@@ -604,35 +602,6 @@ impl Copier {
         )
         .await?;
         Ok((copied.sha256, copied.bytes))
-    }
-}
-
-impl Copier {
-    /// A document of a local archive below the multipart threshold: read and
-    /// verified in one blocking task, then one `put`; `None` when it is
-    /// larger (streamed through `object_store` instead).
-    async fn copy_small_local(
-        &self,
-        file: std::path::PathBuf,
-        root: std::path::PathBuf,
-        dst: &Path,
-        expected: &Expected,
-    ) -> Result<Option<CopyOutcome>, CopyError> {
-        let (reads, want, below) = (
-            self.reads.clone(),
-            expected.clone(),
-            self.opts.multipart_threshold,
-        );
-        let read = tokio::task::spawn_blocking(move || {
-            read_whole(&file, Some(&root), &want, &reads, below)
-        })
-        .await
-        .unwrap_or_else(|e| Err(CopyError::Transient(format!("the read task failed: {e}"))))?;
-        let Some((bytes, outcome)) = read else {
-            return Ok(None);
-        };
-        put_whole(self.dst.as_ref(), dst, bytes, &self.opts.cancel).await?;
-        Ok(Some(outcome))
     }
 }
 

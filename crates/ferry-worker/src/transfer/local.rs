@@ -96,27 +96,37 @@ pub async fn copy_local_with_retry(
 }
 
 /// [`copy_file`], retried per `retry` while it fails transiently (as
-/// `copy_with_retry` does for `object_store` copies). Blocking: the waits
-/// between tries end early when the copy is cancelled.
+/// `copy_with_retry` does for `object_store` copies). Blocking.
 pub fn copy_file_with_retry(
     job: &LocalCopy,
     opts: &LocalOptions,
     retry: &RetryPolicy,
 ) -> Result<CopyOutcome, CopyError> {
-    let mut attempt = 1;
+    retry_blocking(retry, &opts.cancel, &job.src, || copy_file(job, opts))
+}
+
+/// `attempt` tried again per `retry` while it fails transiently, on this
+/// (blocking) thread: the waits between tries end early when `cancel` fires.
+pub fn retry_blocking<T>(
+    retry: &RetryPolicy,
+    cancel: &CancellationToken,
+    path: &Path,
+    mut attempt: impl FnMut() -> Result<T, CopyError>,
+) -> Result<T, CopyError> {
+    let mut tried = 1;
     loop {
-        match copy_file(job, opts) {
-            Err(e) if e.is_transient() && attempt < retry.attempts => {
-                let delay = retry.delay(attempt, rand::random::<f64>());
-                tracing::debug!(path = %job.src.display(), attempt, ?delay, error = %e, "retrying a transient copy failure");
+        match attempt() {
+            Err(e) if e.is_transient() && tried < retry.attempts => {
+                let delay = retry.delay(tried, rand::random::<f64>());
+                tracing::debug!(path = %path.display(), attempt = tried, ?delay, error = %e, "retrying a transient copy failure");
                 let until = std::time::Instant::now() + delay;
                 while std::time::Instant::now() < until {
-                    if opts.cancel.is_cancelled() {
+                    if cancel.is_cancelled() {
                         return Err(CopyError::Cancelled);
                     }
                     std::thread::sleep(delay.min(std::time::Duration::from_millis(50)));
                 }
-                attempt += 1;
+                tried += 1;
             }
             result => return result,
         }

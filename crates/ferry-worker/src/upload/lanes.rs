@@ -1,6 +1,7 @@
-//! Local → local uploads: a fixed set of blocking threads ("lanes") copy the
-//! work list's documents, each taking the next one as soon as it finished
-//! the last, and hand their outcomes to the recorder.
+//! Blocking work per document on a fixed set of threads ("lanes"), each
+//! taking the next work item as soon as it finished the last: local → local
+//! uploads copy there and hand outcomes to the recorder; a local archive
+//! into an object store reads small documents there (`reads`).
 //!
 //! Why not one future per document, as for `object_store` copies: a small
 //! local document is a handful of system calls, and the profile of 20,000
@@ -10,34 +11,36 @@
 
 use std::sync::{Arc, Mutex};
 
-use ferry_store::{DocumentOutcome, StoreError, WorkItem};
+use ferry_store::{StoreError, WorkItem};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-use super::Copier;
 
 /// Work items queued for the lanes: a few pages of the work list, so a lane
 /// never waits for the next page's query.
 const QUEUED_ITEMS: usize = 2048;
 
-/// Runs `lanes` lanes over `work`; the work list's error, if reading it
-/// failed. Outcomes go to `tx`; a closed `tx` (the recorder failed) or a lane
-/// that panicked cancels the job's work.
-pub async fn run(
-    copier: Arc<Copier>,
+/// What a lane does with one work item, on its (blocking) thread; `None`:
+/// nothing to hand on (a cancelled copy).
+pub type Step<T> = Arc<dyn Fn(WorkItem) -> Option<T> + Send + Sync>;
+
+/// Runs `lanes` lanes of `step` over `work`; the work list's error, if
+/// reading it failed. Results go to `tx`; a closed `tx` (its consumer
+/// failed) or a lane that panicked cancels the job's work.
+pub async fn run<T: Send + 'static>(
+    step: Step<T>,
     work: impl Stream<Item = Result<WorkItem, StoreError>>,
     lanes: usize,
-    tx: mpsc::Sender<DocumentOutcome>,
+    tx: mpsc::Sender<T>,
     cancel: CancellationToken,
 ) -> Option<StoreError> {
     let (item_tx, item_rx) = mpsc::channel::<WorkItem>(QUEUED_ITEMS);
     let item_rx = Arc::new(Mutex::new(item_rx));
     let handles: Vec<_> = (0..lanes.max(1))
         .map(|_| {
-            let (copier, rx, tx, cancel) =
-                (copier.clone(), item_rx.clone(), tx.clone(), cancel.clone());
-            tokio::task::spawn_blocking(move || lane(&copier, &rx, &tx, &cancel))
+            let (step, rx, tx, cancel) =
+                (step.clone(), item_rx.clone(), tx.clone(), cancel.clone());
+            tokio::task::spawn_blocking(move || lane(&*step, &rx, &tx, &cancel))
         })
         .collect();
     // Only the lanes hold the receiver: if they all stop, feeding fails
@@ -72,10 +75,10 @@ pub async fn run(
     failure
 }
 
-fn lane(
-    copier: &Copier,
+fn lane<T>(
+    step: &(dyn Fn(WorkItem) -> Option<T> + Send + Sync),
     rx: &Mutex<mpsc::Receiver<WorkItem>>,
-    tx: &mpsc::Sender<DocumentOutcome>,
+    tx: &mpsc::Sender<T>,
     cancel: &CancellationToken,
 ) {
     loop {
@@ -89,10 +92,10 @@ fn lane(
             // Drain what was queued: nothing is recorded for it.
             continue;
         }
-        if let Some(outcome) = copier.copy_blocking(item)
-            && tx.blocking_send(outcome).is_err()
+        if let Some(out) = step(item)
+            && tx.blocking_send(out).is_err()
         {
-            // The recorder stopped; its error is the job's.
+            // The consumer stopped; its error is the job's.
             cancel.cancel();
             return;
         }
