@@ -50,7 +50,7 @@ chmod 644 "$dir"/*
 
 psql "$pg/postgres" -qc "CREATE DATABASE $db" >/dev/null
 run() { # name, table DDL, statement per batch file (%F = file)
-  psql "$pg/$db" -qc "DROP TABLE IF EXISTS t; $2" >/dev/null
+  psql "$pg/$db" -qc "SET client_min_messages = warning; DROP TABLE IF EXISTS t; $2" >/dev/null
   {
     echo "BEGIN;"
     for f in "$dir"/*."$3"; do echo "${4//%F/$f}"; done
