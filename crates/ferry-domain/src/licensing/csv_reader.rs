@@ -115,10 +115,25 @@ impl<'a> RawRow<'a> {
 /// byte scan finds every candidate.
 fn control_at(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    bytes.iter().enumerate().find_map(|(i, &b)| match b {
-        0..=0x1f | 0x7f => Some(i),
-        0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => Some(i),
-        _ => None,
+    // Every row is scanned, so the common answer ("none") is found without
+    // a branch per byte: a block is looked at closely only when one of its
+    // bytes could start a control. The fold has no early exit, which lets
+    // the compiler compare many bytes at once (this scan had made the
+    // validate-only import 15 % slower).
+    const BLOCK: usize = 64;
+    let first = bytes.chunks(BLOCK).position(|block| {
+        block.iter().fold(false, |seen, &b| {
+            seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+        })
+    })?;
+    let from = first * BLOCK;
+    bytes[from..].iter().enumerate().find_map(|(k, &b)| {
+        let i = from + k;
+        match b {
+            0..=0x1f | 0x7f => Some(i),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => Some(i),
+            _ => None,
+        }
     })
 }
 

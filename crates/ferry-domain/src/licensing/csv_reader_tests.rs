@@ -179,3 +179,23 @@ fn records_larger_than_the_initial_buffers_keep_their_fields() {
     assert_eq!(row.record.get(39), Some(&b"c39"[..]));
     assert_eq!(row.record.get(40), None);
 }
+
+#[test]
+fn control_scan_finds_the_first_control_at_any_offset() {
+    // The scan skips 64-byte blocks without a candidate byte; a control in
+    // any block, right after a block boundary, or after a harmless U+00A9
+    // (`C2 A9`, a candidate that is not a control) is still found, at its
+    // own offset, and text without one passes.
+    for len in [0, 1, 63, 64, 65, 127, 128, 200] {
+        let plain = "a".repeat(len);
+        assert_eq!(control_at(&plain), None, "{len}");
+        let with_copyright = format!("{plain}\u{a9}{plain}");
+        assert_eq!(control_at(&with_copyright), None, "{len}");
+        for c in ['\t', '\u{7f}', '\u{85}', '\u{9f}'] {
+            let text = format!("{with_copyright}{c}z");
+            assert_eq!(control_at(&text), Some(2 * len + 2), "{len} {c:?}");
+            let early = format!("{plain}{c}{with_copyright}");
+            assert_eq!(control_at(&early), Some(len), "{len} {c:?}");
+        }
+    }
+}
