@@ -2,8 +2,8 @@
 //! started by `tests/s3-server.sh`, which `make test` runs): the source
 //! archive and the tenant store are both `s3://` URLs, and the recovery
 //! sweep finds a document put back into the source bucket; and a local
-//! archive uploaded into an S3 tenant store (small documents read whole in
-//! one blocking task, large ones streamed in parts).
+//! archive uploaded into an S3 tenant store (small documents read by lanes,
+//! large ones streamed in parts).
 //!
 //! `s3://` stores read their endpoint and credentials from the `AWS_*`
 //! variables (`AmazonS3Builder::from_env`). Environment variables are
@@ -59,6 +59,23 @@ async fn s3_server_up(client: &reqwest::Client) -> bool {
         .status()
         .await;
     ran.is_ok_and(|s| s.success()) && answers(client).await
+}
+
+/// An HTTP client when the S3 server answers (started if need be); `None`,
+/// saying the test is skipped, when it cannot be started.
+async fn client_for_s3() -> Option<reqwest::Client> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    if s3_server_up(&http).await {
+        return Some(http);
+    }
+    eprintln!(
+        "SKIPPED: no S3 server at {} and tests/s3-server.sh could not start one",
+        s3_url()
+    );
+    None
 }
 
 fn bucket_store(bucket: &str) -> Arc<dyn ObjectStore> {
@@ -254,17 +271,9 @@ impl S3Ferry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_from_s3_to_s3_with_multipart_and_missing_documents() {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    if !s3_server_up(&http).await {
-        eprintln!(
-            "SKIPPED: no S3 server at {} and tests/s3-server.sh could not start one",
-            s3_url()
-        );
+    let Some(http) = client_for_s3().await else {
         return;
-    }
+    };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (src_bucket, tenant_bucket) = (format!("src-{run}"), format!("tenants-{run}"));
     create_bucket(&http, &src_bucket).await;
@@ -395,24 +404,16 @@ async fn upload_from_s3_to_s3_with_multipart_and_missing_documents() {
     );
 }
 
-/// A local archive into an S3 tenant store: small documents go by one read
-/// and one `put` (`transfer::local::read_whole`), a large one streams in
-/// parts. Each keeps the rules of every copy: the bytes arrive verified, a
+/// A local archive into an S3 tenant store: small documents are read by
+/// lanes and go up with one `put` each (`upload/reads.rs`), a large one
+/// streams in parts. Each keeps the rules of every copy: the bytes arrive verified, a
 /// checksum that does not match stores nothing, a symbolic link leaving the
 /// archive is not followed, and an absent document is `missing`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_from_a_local_archive_into_s3() {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    if !s3_server_up(&http).await {
-        eprintln!(
-            "SKIPPED: no S3 server at {} and tests/s3-server.sh could not start one",
-            s3_url()
-        );
+    let Some(http) = client_for_s3().await else {
         return;
-    }
+    };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let tenant_bucket = format!("tenants-{run}");
     create_bucket(&http, &tenant_bucket).await;
