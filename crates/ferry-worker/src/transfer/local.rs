@@ -167,18 +167,7 @@ pub fn already_present_local(dst: &Path, expected: &Expected) -> bool {
 
 /// Copies one file, verified; see the module documentation. Blocking.
 pub fn copy_file(job: &LocalCopy, opts: &LocalOptions) -> Result<CopyOutcome, CopyError> {
-    if opts.cancel.is_cancelled() {
-        return Err(CopyError::Cancelled);
-    }
-    let (mut src, size) = open_source(&job.src, job.src_root.as_deref(), opts)?;
-    if let Some(want) = job.expected.size
-        && want != size
-    {
-        return Err(CopyError::SizeMismatch {
-            expected: want,
-            actual: size,
-        });
-    }
+    let (mut src, size) = open_expected(&job.src, job.src_root.as_deref(), &job.expected, opts)?;
     if size <= opts.whole_below {
         copy_whole(&mut src, size, job, opts)
     } else {
@@ -196,31 +185,41 @@ fn copy_whole(
 ) -> Result<CopyOutcome, CopyError> {
     WHOLE_BUF.with_borrow_mut(|buf| {
         buf.clear();
-        // One byte more than announced: a source that grew is noticed.
-        src.take(size.saturating_add(1))
-            .read_to_end(buf)
-            .map_err(|e| source_error(&job.src, &e))?;
+        read_announced(src, size, buf).map_err(|e| source_error(&job.src, &e))?;
         write_whole(buf, size, job, opts)
     })
 }
 
-/// A local document below `below` bytes, read whole and verified, for a
-/// destination that is not a local folder (the caller `put`s the bytes);
-/// `None` when it is that large or larger (the caller streams it). Blocking.
-///
-/// Why: through `object_store`, a small local document cost three hops to
-/// the blocking pool before its upload (resolving the path, open + `fstat`,
-/// the read), and switching threads was the largest cost of uploading
-/// 20,000 × 4 KiB to S3 (futex waits and wake-ups, about 40 % of the
-/// process's CPU); here it is one, with the archive's symlink rule applied
-/// as for local copies (`open_source`).
+/// A small local document (up to `whole_below`) read whole and verified,
+/// for a destination that is not a local folder: the caller `put`s the
+/// bytes (see `upload::reads`); `None` when it is larger (the caller
+/// streams it). Blocking.
 pub fn read_whole(
     src: &Path,
     src_root: Option<&Path>,
     expected: &Expected,
     opts: &LocalOptions,
-    below: u64,
 ) -> Result<Option<(bytes::Bytes, CopyOutcome)>, CopyError> {
+    let (file, size) = open_expected(src, src_root, expected, opts)?;
+    if size > opts.whole_below {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    read_announced(file, size, &mut buf).map_err(|e| source_error(src, &e))?;
+    let mut tally = Tally::new(size);
+    tally.add(&buf)?;
+    let outcome = tally.finish(expected)?;
+    Ok(Some((buf.into(), outcome)))
+}
+
+/// The source opened (see `open_source`) and its size, which must be the
+/// expected one: a wrong size is known before a byte is read.
+fn open_expected(
+    src: &Path,
+    src_root: Option<&Path>,
+    expected: &Expected,
+    opts: &LocalOptions,
+) -> Result<(File, u64), CopyError> {
     if opts.cancel.is_cancelled() {
         return Err(CopyError::Cancelled);
     }
@@ -233,18 +232,13 @@ pub fn read_whole(
             actual: size,
         });
     }
-    if size >= below {
-        return Ok(None);
-    }
-    // One byte more than announced: a source that grew is noticed.
-    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    file.take(size.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| source_error(src, &e))?;
-    let mut tally = Tally::new(size);
-    tally.add(&buf)?;
-    let outcome = tally.finish(expected)?;
-    Ok(Some((buf.into(), outcome)))
+    Ok((file, size))
+}
+
+/// Reads `file` into `buf`, one byte more than its announced `size`: a
+/// source that grew is noticed (the tally refuses the extra byte).
+fn read_announced(file: impl Read, size: u64, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    file.take(size.saturating_add(1)).read_to_end(buf)
 }
 
 thread_local! {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 use object_store::path::Path;
-
 use tokio_util::sync::CancellationToken;
 
 use super::{CopyError, CopyOptions, CopyOutcome, Expected, copy_object};

@@ -11,7 +11,7 @@
 //! about 40 % of the process's CPU). A lane reads document after document
 //! without being woken for each, as the local → local lanes do.
 //!
-//! Memory: a document is read whole only below `LocalOptions::whole_below`
+//! Memory: a document is read whole only up to `LocalOptions::whole_below`
 //! (1 MiB), and at most `READY` read documents wait for a free upload.
 
 use std::path::PathBuf;
@@ -105,13 +105,7 @@ impl Copier {
             Err(e) => return Prepared::Ended(outcome_of(item, Err(e))),
         };
         let read = retry_blocking(&self.retry, &self.opts.cancel, &file, || {
-            read_whole(
-                &file,
-                Some(&root),
-                &expected,
-                &self.reads,
-                self.reads.whole_below,
-            )
+            read_whole(&file, Some(&root), &expected, &self.reads)
         });
         match read {
             Ok(Some((bytes, outcome))) => Prepared::Read {
