@@ -81,24 +81,24 @@ async fn execute_batch(
         Ok(state) => (state, None),
         Err(e) => (JobState::Failed, Some(format!("{e:#}"))),
     };
-    // Every other batch finished: this is the last one. The job's end
-    // (delivery, cleanup) runs before the finishing commit, so a kill
-    // right after that commit leaves nothing undone (the redelivered batch
-    // would find itself done), and a failed delivery fails the job.
-    let mut ended = false;
-    if state == JobState::Succeeded
-        && let Ok((done, total)) = deps.store.batch_counts(&batch.parent_id).await
-        && done + 1 == total
-    {
-        ended = true;
-        if let Err(e) = crate::upload::finish_split(deps, &parent).await {
-            (state, error) = (JobState::Failed, Some(format!("{e:#}")));
-        }
-    }
-    let end = deps
+    let mut end = deps
         .store
         .batch_finished(&batch, state, error.as_deref())
         .await?;
+    if end == BatchEnd::EndDue {
+        // Every other batch succeeded: the job's end (delivery, cleanup)
+        // runs before the finishing commit, so a poller never sees the job
+        // `succeeded` without its receipt, and a kill before that commit
+        // leaves this batch running for its redelivery to end it. A failed
+        // delivery fails the job.
+        if let Err(e) = crate::upload::finish_split(deps, &parent).await {
+            (state, error) = (JobState::Failed, Some(format!("{e:#}")));
+        }
+        end = deps
+            .store
+            .last_batch_finished(&batch, state, error.as_deref())
+            .await?;
+    }
     // A slot of the migration's batches is free: the next one may go.
     if let Some(dispatcher) = &deps.dispatcher {
         dispatcher.kick();
@@ -109,15 +109,10 @@ async fn execute_batch(
             tracing::info!(state = %state, done, total, error, "batch finished");
         }
         BatchEnd::Last { state: end } => {
-            // Two batches ending at once may each have seen the other still
-            // running: the job's end has not run yet.
-            if !ended
-                && end == JobState::Succeeded
-                && let Err(e) = crate::upload::finish_split(deps, &parent).await
-            {
-                tracing::warn!(error = %format!("{e:#}"), "the job's end after its last batch failed");
-            }
             tracing::info!(state = %state, job_state = %end, error, "batch finished; it was the last: job finished");
+        }
+        BatchEnd::EndDue => {
+            return Err("the last batch was told its end is due after running it".into());
         }
     }
     Ok(())

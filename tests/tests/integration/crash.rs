@@ -206,8 +206,11 @@ async fn crash_run_with(
     let (migration_id, started) = c.start_upload(tenant, &docs).await;
     let job_id = started["job"]["id"].as_str().unwrap().to_owned();
 
-    // A dashboard polling all along: progress must never go backwards.
+    // A dashboard polling all along: progress must never go backwards, and
+    // a job shown `succeeded` has delivered its receipt (a split job's last
+    // batches ending together once finished it before the delivery).
     let seen = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+    let receipt = c.path("tenants").join(tenant).join("MIGRATION.json");
     let poller = {
         let (seen, client, base, key, job_id) = (
             seen.clone(),
@@ -232,6 +235,9 @@ async fn crash_run_with(
                         p["bytes_done"].as_i64().unwrap_or_default(),
                     );
                     seen.lock().unwrap().push(now);
+                    if job["state"] == "succeeded" {
+                        assert!(receipt.exists(), "succeeded before its receipt: {job}");
+                    }
                     if job["state"] != "running" && job["state"] != "queued" {
                         return;
                     }

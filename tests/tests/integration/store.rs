@@ -72,7 +72,105 @@ both_modes!(
     a_change_and_its_audit_record_commit_together,
     stored_values_come_back_typed_or_not_at_all,
     user_names_of_the_looser_rule_are_cleared_by_0015,
+    a_split_job_succeeds_only_after_its_end_ran,
 );
+
+/// A split job's last successful batch is told its end (the delivery) is
+/// due, with nothing recorded; only its second call finishes the job. Two
+/// batches ending at once: one is counted, the other gets the end, and the
+/// job a client polls stays `running` until that end is recorded (before,
+/// the later of two concurrent ends finished the job before delivering).
+async fn a_split_job_succeeds_only_after_its_end_ran(mode: Mode) {
+    use ferry_domain::manifest::{DocumentId, DocumentPath, ManifestRow};
+    use ferry_store::{BatchEnd, ManifestOpen};
+    let s = store(mode).await;
+    let id = open(&s.store, "split").await;
+    let ManifestOpen::Open(mut writer) = s.store.open_manifest(&id).await.unwrap() else {
+        panic!("a draft's manifest can be replaced");
+    };
+    let rows: Vec<ManifestRow> = (0..3)
+        .map(|i| ManifestRow {
+            line: i + 2,
+            document_id: DocumentId::parse(&format!("d{i}")).unwrap(),
+            path: DocumentPath::parse(&format!("documents/d{i}.bin")).unwrap(),
+            size: 1,
+            sha256: None,
+        })
+        .collect();
+    writer.insert(&rows).await.unwrap();
+    writer.commit().await.unwrap();
+    s.store
+        .transition(&id, LifecycleEvent::Commit, |_| Vec::new())
+        .await
+        .unwrap();
+    let job_id = uuid::Uuid::now_v7().to_string();
+    s.store
+        .start_migration(start_request(&id, &job_id), |_| (202, String::new()))
+        .await
+        .unwrap();
+    let parent = s.store.job_started(&job_id, "w", 1).await.unwrap().unwrap();
+    let ids = s.store.split_into_batches(&parent, 1).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    let mut batches = Vec::new();
+    for b in &ids {
+        s.store.job_started(b, "w", 1).await.unwrap().unwrap();
+        batches.push(s.store.get_batch(b).await.unwrap().unwrap());
+    }
+    let ok = JobState::Succeeded;
+    assert_eq!(
+        s.store.batch_finished(&batches[0], ok, None).await.unwrap(),
+        BatchEnd::More { done: 1, total: 3 }
+    );
+    let ends = futures_join(batches[1..].iter().cloned().map(|b| {
+        let store = s.store.clone();
+        tokio::spawn(async move { (b.clone(), store.batch_finished(&b, ok, None).await) })
+    }))
+    .await;
+    let mut due = None;
+    for (b, end) in ends {
+        match end.unwrap() {
+            BatchEnd::More { done: 2, total: 3 } => {}
+            BatchEnd::EndDue => {
+                assert!(due.replace(b).is_none(), "one batch ends the job");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let last = due.expect("the later batch is told the end is due");
+    let running = s.store.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!(
+        running.state,
+        JobState::Running,
+        "not succeeded before the end ran"
+    );
+    let batch = s.store.get_job(&last.job_id).await.unwrap().unwrap();
+    assert_eq!(
+        batch.state,
+        JobState::Running,
+        "its redelivery runs it again"
+    );
+    // A redelivery before the end ran is told the same.
+    assert_eq!(
+        s.store.batch_finished(&last, ok, None).await.unwrap(),
+        BatchEnd::EndDue
+    );
+    assert_eq!(
+        s.store.last_batch_finished(&last, ok, None).await.unwrap(),
+        BatchEnd::Last { state: ok }
+    );
+    assert_eq!(
+        s.store.get_job(&job_id).await.unwrap().unwrap().state,
+        JobState::Succeeded
+    );
+    assert_eq!(
+        s.store.get_migration(&id).await.unwrap().unwrap().state,
+        MigrationState::Uploaded
+    );
+    assert_eq!(
+        s.store.last_batch_finished(&last, ok, None).await.unwrap(),
+        BatchEnd::AlreadyFinished
+    );
+}
 
 /// Migration 0015 clears the stored user names the dot-atom rule refuses
 /// (else their drafts could not be read) and keeps every other one. The

@@ -12,6 +12,14 @@
 //!   transaction — reconciles the parent's counters with the ledger and
 //!   finishes it (the migration becomes `uploaded`), in that transaction.
 //!   A worker killed anywhere leaves either nothing or all of it done.
+//! - The job's end (the delivery) runs between two calls: the last
+//!   successful batch is told [`BatchEnd::EndDue`] and nothing commits; it
+//!   delivers, then finishes with [`Store::last_batch_finished`]. So the
+//!   job a client polls is never `succeeded` before its receipt exists, and
+//!   a kill before that second commit leaves the batch running: its
+//!   redelivery runs it (and the end) again. (Deciding "last" from a count
+//!   read before the commit let two batches ending together each see the
+//!   other running; the second then finished the job before delivering.)
 
 use ferry_domain::JobState;
 use sqlx::Row;
@@ -47,6 +55,9 @@ pub enum BatchEnd {
     More { done: i64, total: i64 },
     /// The last batch: the parent is finished (in `state`).
     Last { state: JobState },
+    /// This successful batch is the last one and the job's end has not run:
+    /// nothing was recorded. Run the end, then [`Store::last_batch_finished`].
+    EndDue,
 }
 
 impl Store {
@@ -68,16 +79,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    /// How many of `parent_id`'s batches are finished, of how many.
-    pub async fn batch_counts(&self, parent_id: &str) -> Result<(i64, i64)> {
-        let row = sqlx::query("SELECT batches_done, batches_total FROM jobs WHERE id = $1")
-            .bind(parent_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((row.try_get("batches_done")?, row.try_get("batches_total")?))
     }
 
     /// Splits `parent`'s manifest into batches of `size` positions (at least
@@ -156,11 +157,34 @@ impl Store {
     /// Records a batch's end; for the last batch of its job also the job's
     /// reconciled counters and end, atomically (see the module docs). A
     /// batch that did not succeed ends its parent in the same state at once.
+    /// The last successful batch gets [`BatchEnd::EndDue`] instead, with
+    /// nothing recorded.
     pub async fn batch_finished(
         &self,
         batch: &BatchRecord,
         state: JobState,
         error: Option<&str>,
+    ) -> Result<BatchEnd> {
+        self.finish_batch(batch, state, error, false).await
+    }
+
+    /// [`Store::batch_finished`] after the job's end ran (its outcome in
+    /// `state`): never [`BatchEnd::EndDue`].
+    pub async fn last_batch_finished(
+        &self,
+        batch: &BatchRecord,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<BatchEnd> {
+        self.finish_batch(batch, state, error, true).await
+    }
+
+    async fn finish_batch(
+        &self,
+        batch: &BatchRecord,
+        state: JobState,
+        error: Option<&str>,
+        end_ran: bool,
     ) -> Result<BatchEnd> {
         let mut tx = self.begin().await?;
         if finish_job_in(&mut tx, &batch.job_id, state, error)
@@ -185,6 +209,19 @@ impl Store {
         if done < total {
             tx.commit().await?;
             return Ok(BatchEnd::More { done, total });
+        }
+        // Every sibling succeeded while the parent still runs (a failed or
+        // cancelled one ended it): the end is due before anything commits.
+        if state == JobState::Succeeded && !end_ran {
+            let parent: String = sqlx::query("SELECT state FROM jobs WHERE id = $1")
+                .bind(&batch.parent_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("state")?;
+            if parent == JobState::Running.as_str() {
+                tx.rollback().await?;
+                return Ok(BatchEnd::EndDue);
+            }
         }
         reconcile_in(&mut tx, &batch.parent_id).await?;
         let unsuccessful: i64 = sqlx::query(
