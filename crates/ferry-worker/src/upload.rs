@@ -35,6 +35,7 @@
 
 mod archive;
 mod delivery;
+mod files;
 mod lanes;
 mod listing;
 mod local_target;
@@ -65,6 +66,7 @@ use crate::transfer::{
     CopyError, CopyOptions, Expected, RetryPolicy, already_present, copy_with_retry, under,
 };
 use archive::{Archive, Source};
+use files::DocumentFiles;
 use local_target::LocalTarget;
 use recorder::Recorder;
 
@@ -354,11 +356,15 @@ async fn transfer(
         copy_dump(deps, job, dump, &opts).await?;
     }
     let dst = tenant_store(deps);
+    let dst_prefix = Path::parse(format!("{}/documents", migration.tenant))?;
     let copier = Arc::new(Copier {
         archive: Archive::open(&migration.archive_url).context("opening the document archive")?,
         dst,
-        dst_prefix: Path::parse(format!("{}/documents", migration.tenant))?,
-        local: LocalTarget::of(deps, &opts.cancel),
+        local: LocalTarget::of(deps, &opts.cancel).and_then(|target| {
+            let files = target.documents(&dst_prefix)?;
+            Some((target, files))
+        }),
+        dst_prefix,
         reads: LocalOptions {
             cancel: opts.cancel.clone(),
             ..LocalOptions::default()
@@ -533,8 +539,8 @@ struct Copier {
     dst: Arc<dyn ObjectStore>,
     dst_prefix: Path,
     /// Set when the tenant store is a local folder: local documents skip
-    /// `object_store` (see `transfer::local`).
-    local: Option<LocalTarget>,
+    /// `object_store` (see `transfer::local`), and go to these files.
+    local: Option<(LocalTarget, DocumentFiles)>,
     /// How documents of a local archive are opened and read when the tenant
     /// store is not a local folder (see `reads`).
     reads: LocalOptions,
@@ -559,14 +565,17 @@ impl Copier {
     }
 
     fn try_copy_local(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
-        let (doc, dst, expected) = self.plan(item)?;
-        let (Some(local), Some((file, root))) = (&self.local, self.archive.local_file(&doc)?)
+        // The store decoded the path with the manifest's rules.
+        let doc = &item.path;
+        let (Some((local, files)), Some((file, root))) =
+            (&self.local, self.archive.local_file(doc)?)
         else {
             return Err(CopyError::Permanent(
                 "not a local archive and tenant store".to_owned(),
             ));
         };
-        let copied = local.copy_blocking(file, root, &dst, &expected, self.resume)?;
+        let copied =
+            local.copy_blocking(file, root, files.file(doc), &expected_of(item), self.resume)?;
         Ok((copied.sha256, copied.bytes))
     }
 
@@ -575,11 +584,7 @@ impl Copier {
         // The store decoded the path with the manifest's rules.
         let doc = item.path.clone();
         let dst = under(&self.dst_prefix, &doc)?;
-        let expected = Expected {
-            size: u64::try_from(item.size).ok(),
-            sha256: item.expected_sha256.as_ref().map(|h| h.to_string()),
-        };
-        Ok((doc, dst, expected))
+        Ok((doc, dst, expected_of(item)))
     }
 
     async fn try_copy(&self, item: &WorkItem) -> Result<(String, u64), CopyError> {
@@ -602,6 +607,14 @@ impl Copier {
         )
         .await?;
         Ok((copied.sha256, copied.bytes))
+    }
+}
+
+/// What the manifest says `item` must be.
+fn expected_of(item: &WorkItem) -> Expected {
+    Expected {
+        size: u64::try_from(item.size).ok(),
+        sha256: item.expected_sha256.as_ref().map(|h| h.to_string()),
     }
 }
 

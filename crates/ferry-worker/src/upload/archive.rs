@@ -18,6 +18,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::files::DocumentFiles;
 use crate::transfer::{CopyError, under};
 
 /// A source URL opened for reading.
@@ -61,7 +62,7 @@ pub struct Archive {
 }
 
 struct LocalRoot {
-    fs: LocalFileSystem,
+    files: DocumentFiles,
     /// The archive folder with every symlink resolved.
     root: PathBuf,
 }
@@ -114,12 +115,12 @@ impl Archive {
         let Source { store, path, .. } = Source::open(url)?;
         let local = if url.starts_with("file:") {
             // The same mapping `object_store` uses to open the files.
-            let fs = LocalFileSystem::new();
-            let dir = fs.path_to_filesystem(&path)?;
+            let files = DocumentFiles::new(&LocalFileSystem::new(), &path)?;
             // A missing archive folder is not an error here: every document
             // then ends up `missing`, like any absent file.
-            let root = std::fs::canonicalize(&dir).unwrap_or(dir);
-            Some(LocalRoot { fs, root })
+            let dir = files.dir();
+            let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            Some(LocalRoot { files, root })
         } else {
             None
         };
@@ -142,11 +143,7 @@ impl Archive {
         let Some(local) = &self.local else {
             return Ok(None);
         };
-        let file = local
-            .fs
-            .path_to_filesystem(&under(&self.base, doc)?)
-            .map_err(|e| CopyError::Permanent(e.to_string()))?;
-        Ok(Some((file, local.root.clone())))
+        Ok(Some((local.files.file(doc), local.root.clone())))
     }
 
     /// Where `doc` is read from, after the local symlink check.
@@ -155,10 +152,7 @@ impl Archive {
         let Some(local) = &self.local else {
             return Ok(src);
         };
-        let file = local
-            .fs
-            .path_to_filesystem(&src)
-            .map_err(|e| CopyError::Permanent(e.to_string()))?;
+        let file = local.files.file(doc);
         let root = local.root.clone();
         let verdict = tokio::task::spawn_blocking(move || inside(&root, &file))
             .await

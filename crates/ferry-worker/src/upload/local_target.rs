@@ -10,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use tokio_util::sync::CancellationToken;
 
+use super::files::DocumentFiles;
 use super::throttle::Pacer;
 use crate::WorkerDeps;
 use crate::transfer::local::{
@@ -53,17 +54,23 @@ impl LocalTarget {
             .map_err(|e| CopyError::Permanent(e.to_string()))
     }
 
-    /// [`LocalTarget::copy`] on this (blocking) thread; `resume`: first look
-    /// whether an earlier attempt stored the document already.
+    /// The files of the documents under `prefix`, as the tenant store
+    /// names them.
+    pub fn documents(&self, prefix: &Path) -> Option<DocumentFiles> {
+        DocumentFiles::new(&self.fs, prefix).ok()
+    }
+
+    /// [`LocalTarget::copy`] on this (blocking) thread, into the file `dst`
+    /// (see [`LocalTarget::documents`]); `resume`: first look whether an
+    /// earlier attempt stored the document already.
     pub fn copy_blocking(
         &self,
         src: PathBuf,
         src_root: PathBuf,
-        dst: &Path,
+        dst: PathBuf,
         expected: &Expected,
         resume: bool,
     ) -> Result<CopyOutcome, CopyError> {
-        let dst = self.file(dst)?;
         if resume
             && let Some(sha) = &expected.sha256
             && already_present_local(&dst, expected)
