@@ -43,6 +43,7 @@ impl DocumentFiles {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::transfer::under;
