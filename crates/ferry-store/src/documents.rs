@@ -22,8 +22,8 @@ pub use progress::{DocumentOutcome, WorkItem};
 
 use crate::{Page, Result, Store, StoreError, now, parse_col};
 
-/// Rows per multi-row statement: 1,000 × 8 parameters on insert (and 200 ×
-/// 13 on outcome flushes) stay far below both databases' parameter limits.
+/// Rows per multi-row insert statement: 1,000 × 8 parameters stay far below
+/// both databases' parameter limits.
 const INSERT_BATCH: usize = 1000;
 
 /// Where one document stands.
@@ -121,6 +121,17 @@ pub struct LedgerRow {
     /// Stored (for `uploaded`), else expected.
     pub sha256: Option<String>,
     pub status: DocumentStatus,
+}
+
+fn ledger_row(row: &AnyRow) -> Result<LedgerRow> {
+    let status: String = row.try_get(4)?;
+    Ok(LedgerRow {
+        seq: row.try_get(0)?,
+        path: row.try_get(1)?,
+        size: row.try_get(2)?,
+        sha256: row.try_get(3)?,
+        status: parse_col(&status, "documents.status")?,
+    })
 }
 
 /// Filters of the document list.
@@ -291,17 +302,29 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                let status: String = row.try_get(4)?;
-                Ok(LedgerRow {
-                    seq: row.try_get(0)?,
-                    path: row.try_get(1)?,
-                    size: row.try_get(2)?,
-                    sha256: row.try_get(3)?,
-                    status: parse_col(&status, "documents.status")?,
-                })
-            })
+            .map(ledger_row)
             .collect()
+    }
+
+    /// The whole ledger as [`Store::ledger_page`] gives it, in one query
+    /// whose rows are consumed as they arrive: the database reads the next
+    /// rows while the caller writes the last ones (the delivery), where
+    /// pages made each wait for the other. Memory stays small: rows that
+    /// are not consumed yet wait in the connection's socket.
+    pub fn ledger_rows<'a>(
+        &'a self,
+        migration_id: &str,
+    ) -> futures::stream::BoxStream<'a, Result<LedgerRow>> {
+        use futures::StreamExt;
+        sqlx::query(
+            "SELECT seq, path, size, CASE WHEN status = 'uploaded' THEN actual_sha256 \
+             ELSE expected_sha256 END AS sha256, status FROM documents \
+             WHERE migration_id = $1 ORDER BY seq",
+        )
+        .bind(migration_id.to_owned())
+        .fetch(&self.pool)
+        .map(|row| ledger_row(&row?))
+        .boxed()
     }
 
     /// Whether a recovery has anything to try: a document missing or failed.
@@ -375,7 +398,12 @@ impl ManifestWriter {
         } else {
             // The ledger was just rewritten: the next job's statements are
             // planned on fresh statistics (PostgreSQL), not the old table's.
-            self.store.analyze_soon("documents", rows);
+            // Waited for: in the background it raced the start that usually
+            // follows (the job's first pages planned on stale statistics)
+            // and took CPU from its copies (4 % of a 20,000-document upload
+            // in the profile); here it is part of the manifest's upload,
+            // outside the job and outside a cutover's freeze.
+            self.store.analyze_now("documents", rows).await;
         }
         Ok(ManifestSummary {
             documents: self.next_seq,

@@ -328,13 +328,23 @@ impl Store {
         if self.backend != Backend::Postgres || rows < ANALYZE_AFTER_ROWS {
             return;
         }
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let sql = format!("ANALYZE {table}");
-            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await {
-                tracing::warn!(table, error = %e, "ANALYZE after a bulk write failed");
-            }
-        });
+        let store = self.clone();
+        tokio::spawn(async move { store.analyze_now(table, rows).await });
+    }
+
+    /// [`Store::analyze_soon`], waited for. Not an error when it fails:
+    /// autovacuum does the same later.
+    pub(crate) async fn analyze_now(&self, table: &'static str, rows: usize) {
+        if self.backend != Backend::Postgres || rows < ANALYZE_AFTER_ROWS {
+            return;
+        }
+        let sql = format!("ANALYZE {table}");
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(table, error = %e, "ANALYZE after a bulk write failed");
+        }
     }
 
     /// `VACUUM (ANALYZE)` of the ledger's tables (PostgreSQL), waited for:

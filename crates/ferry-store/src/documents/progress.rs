@@ -29,11 +29,11 @@ pub const OUTCOMES_PER_STATEMENT: usize = 5000;
 /// by this job change (exactly once, see the module documentation); what
 /// changed comes back counted per status.
 const RECORD_PG: &str = "WITH x AS (SELECT * FROM json_to_recordset($4::json) AS r(\
-     document_id text, status text, reason text, actual_sha256 text, bytes bigint)), \
+     seq bigint, status text, reason text, actual_sha256 text, bytes bigint)), \
      changed AS (UPDATE documents d SET status = x.status, reason = x.reason, \
      actual_sha256 = x.actual_sha256, bytes = x.bytes, attempts = d.attempts + 1, \
      job_id = $2, updated_at = $3 FROM x \
-     WHERE d.migration_id = $1 AND d.document_id = x.document_id \
+     WHERE d.migration_id = $1 AND d.seq = x.seq \
      AND d.status <> 'uploaded' AND COALESCE(d.job_id, '') <> $2 \
      RETURNING d.status, d.bytes) \
      SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes \
@@ -44,17 +44,18 @@ const RECORD_PG: &str = "WITH x AS (SELECT * FROM json_to_recordset($4::json) AS
 const RECORD_SQLITE: &str = "UPDATE documents SET status = x.status, reason = x.reason, \
      actual_sha256 = x.actual_sha256, bytes = x.bytes, attempts = documents.attempts + 1, \
      job_id = $2, updated_at = $3 \
-     FROM (SELECT value ->> '$.document_id' AS document_id, value ->> '$.status' AS status, \
+     FROM (SELECT value ->> '$.seq' AS seq, value ->> '$.status' AS status, \
      value ->> '$.reason' AS reason, value ->> '$.actual_sha256' AS actual_sha256, \
      value ->> '$.bytes' AS bytes FROM json_each($4)) AS x \
-     WHERE documents.migration_id = $1 AND documents.document_id = x.document_id \
+     WHERE documents.migration_id = $1 AND documents.seq = x.seq \
      AND documents.status <> 'uploaded' AND COALESCE(documents.job_id, '') <> $2 \
      RETURNING status, 1 AS n, bytes";
 
-/// One outcome as the recording statements read it.
+/// One outcome as the recording statements read it: the row is named by
+/// its manifest position, the ledger's key.
 #[derive(serde::Serialize)]
 struct OutcomeRow<'a> {
-    document_id: &'a str,
+    seq: i64,
     status: &'static str,
     reason: Option<&'a str>,
     actual_sha256: Option<&'a str>,
@@ -65,7 +66,7 @@ fn outcomes_json(outcomes: &[DocumentOutcome]) -> Result<String> {
     let rows: Vec<OutcomeRow<'_>> = outcomes
         .iter()
         .map(|o| OutcomeRow {
-            document_id: &o.item.document_id,
+            seq: o.item.seq,
             status: o.status.as_str(),
             reason: o.reason.as_deref(),
             actual_sha256: o.actual_sha256.as_deref(),

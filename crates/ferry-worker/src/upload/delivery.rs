@@ -18,6 +18,7 @@ use ferry_domain::delivery::{
 };
 use ferry_domain::licensing::Roster;
 use ferry_store::{DocumentStatus, JobRecord, MigrationRecord};
+use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -25,9 +26,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::WorkerDeps;
-
-/// Ledger rows read per query while the ledger file is written.
-const LEDGER_PAGE: u32 = 10_000;
 
 /// Bytes gathered before they go to the writer.
 const CHUNK: usize = 64 << 10;
@@ -62,36 +60,26 @@ pub(super) async fn deliver(
     );
 
     let mut file = Hashed::new(dst.clone(), at(LEDGER_PATH)?);
-    let mut after = -1;
-    let mut in_query = std::time::Duration::ZERO;
-    loop {
-        let asked = std::time::Instant::now();
-        let page = store.ledger_page(&migration.id, after, LEDGER_PAGE).await?;
-        in_query += asked.elapsed();
-        for row in page.iter() {
-            after = row.seq;
-            counts.documents += 1;
-            match row.status {
-                DocumentStatus::Uploaded => counts.documents_uploaded += 1,
-                DocumentStatus::Missing => counts.documents_missing += 1,
-                DocumentStatus::Failed => counts.documents_failed += 1,
-                DocumentStatus::Pending => {}
-            }
-            file.line(&LedgerLine {
-                path: row.path.as_str().into(),
-                size: row.size,
-                sha256: row.sha256.as_deref().map(Into::into),
-                status: row.status.as_str().into(),
-            })
-            .await?;
+    let mut rows = store.ledger_rows(&migration.id);
+    while let Some(row) = rows.try_next().await? {
+        counts.documents += 1;
+        match row.status {
+            DocumentStatus::Uploaded => counts.documents_uploaded += 1,
+            DocumentStatus::Missing => counts.documents_missing += 1,
+            DocumentStatus::Failed => counts.documents_failed += 1,
+            DocumentStatus::Pending => {}
         }
-        if page.len() < LEDGER_PAGE as usize {
-            break;
-        }
+        file.line(&LedgerLine {
+            path: row.path.as_str().into(),
+            size: row.size,
+            sha256: row.sha256.as_deref().map(Into::into),
+            status: row.status.as_str().into(),
+        })
+        .await?;
     }
+    drop(rows);
     tracing::debug!(
         since_start_ms = since.elapsed().as_secs_f64() * 1e3,
-        in_query_ms = in_query.as_secs_f64() * 1e3,
         "ledger written"
     );
     let ledger = file.finish(LEDGER_PATH).await?;
