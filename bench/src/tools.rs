@@ -65,6 +65,36 @@ pub fn sync() -> Result<()> {
     timed(&mut Command::new("sync"), "sync").map(|_| ())
 }
 
+/// Writes to and frees twice `bytes` of memory, right before a timed copy
+/// that writes `bytes` (every contender alike, after its `sync`).
+///
+/// Why: this machine is a VM that hands memory the guest freed back to its
+/// host after a few seconds (virtio-balloon free page reporting). A copy
+/// whose new page-cache pages come from such memory pays a host fault per
+/// page: the same `copy_file_range` of 2 GiB took 0.36–0.39 s of system
+/// time started at once after the previous copy was deleted, and 1.6–1.9 s
+/// started 6 s later. Which contender was measured cold then depended on
+/// how long its own setup took (Ferry's: a server start and the manifest;
+/// `cp`'s: none), not on how it copies. Touched just before, the freed
+/// memory is backed again (2 × the bytes made the runs consistently warm;
+/// 1.25 × did not). Capped at half of the available memory.
+pub fn warm_memory(bytes: u64) {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024);
+    let n = bytes.saturating_mul(2).min(available / 2);
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    // A non-zero fill writes every page (zeros could come from untouched
+    // `calloc` memory).
+    let touched = vec![1u8; n];
+    std::hint::black_box(&touched);
+}
+
 /// Bytes of the regular files under `dir`.
 pub fn tree_bytes(dir: &Path) -> Result<(u64, usize)> {
     let mut bytes = 0;

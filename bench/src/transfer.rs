@@ -25,7 +25,12 @@
 //! Page cache: the source is read once before the runs (warm for every
 //! run), each run writes to a fresh folder, and `sync` runs (untimed)
 //! before each, so no run pays for an earlier run's write-back. Nobody
-//! fsyncs inside the timed part.
+//! fsyncs inside the timed part. Right before each timed run (every
+//! contender alike), twice the bytes it will write are touched and freed
+//! (`tools::warm_memory`): this VM returns freed memory to its host after a
+//! few seconds, and a copy into such memory took 4–5 × the system time, so
+//! the contender with the longest setup (Ferry's server start) was the one
+//! measured cold.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -408,7 +413,9 @@ fn discard_source(ctx: &Ctx, src: &Source) -> Result<()> {
 
 fn cache_note() -> &'static str {
     "The source was read once before the runs (warm page cache for all); each run wrote to a \
-     fresh folder after an untimed `sync`."
+     fresh folder after an untimed `sync` and, right before its clock started, an untimed \
+     touch of twice the bytes it writes (`tools::warm_memory`: memory this VM had returned to \
+     its host made a copy 4–5 × slower, whichever tool's setup had lasted longest)."
 }
 
 /// Every round of one scenario.

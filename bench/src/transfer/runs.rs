@@ -43,6 +43,7 @@ pub fn run_cp(ctx: &Ctx, src: &Source) -> Result<Duration> {
     let dst = ctx.tmp.join("dest-cp");
     let _ = std::fs::remove_dir_all(&dst);
     tools::sync()?;
+    tools::warm_memory(src.total_bytes() + src.dump_bytes);
     let took = tools::timed(
         Command::new("cp").arg("-r").arg(&src.root).arg(&dst),
         "cp -r",
@@ -59,6 +60,7 @@ pub fn run_rclone(ctx: &Ctx, src: &Source) -> Result<Duration> {
     let dst = ctx.tmp.join("dest-rclone");
     let _ = std::fs::remove_dir_all(&dst);
     tools::sync()?;
+    tools::warm_memory(src.total_bytes() + src.dump_bytes);
     let took = tools::timed(
         Command::new(&ctx.rclone)
             .arg("copy")
@@ -82,6 +84,7 @@ pub fn run_rclone_s3(
 ) -> Result<(Duration, Duration)> {
     let prefix = format!("rclone-{}", uuid::Uuid::new_v4().simple());
     tools::sync()?;
+    tools::warm_memory(src.total_bytes() + src.dump_bytes);
     let before = s3.cpu_time()?;
     let took = tools::timed(
         &mut s3.rclone(
@@ -198,6 +201,7 @@ async fn run_ferry_in(
         .with_context(|| with_log(&server))?;
     let peak_before = server.peak_rss()?;
     tools::sync()?;
+    tools::warm_memory(src.total_bytes() + src.dump_bytes);
     let start = Instant::now();
     let sent = chrono::Utc::now();
     let job_id = upload::start(&server, &id).await?;
