@@ -21,12 +21,11 @@ pub(super) async fn compare(
     job: &JobRecord,
     migration: &MigrationRecord,
 ) -> anyhow::Result<()> {
-    if !deps.store.has_rows_without_sha(&job.migration_id).await? {
-        return Ok(());
-    }
     // An upload with no earlier copies to compare against (no pre-copy, or
     // nothing left over from one) has no use for the tags: after it the
     // manifest can no longer change. A pre-copy always records them.
+    // (Asked first: one row at most, where the next question reads every
+    // open row of the ledger — a first upload's whole manifest.)
     if job.kind == JobKind::Upload
         && deps
             .store
@@ -34,6 +33,9 @@ pub(super) async fn compare(
             .await?
             .is_empty()
     {
+        return Ok(());
+    }
+    if !deps.store.has_rows_without_sha(&job.migration_id).await? {
         return Ok(());
     }
     // A web server lists nothing (a static one refuses WebDAV's PROPFIND):
