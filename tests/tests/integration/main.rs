@@ -24,6 +24,7 @@ mod http_source;
 mod idempotency;
 mod import_fuzz;
 mod jobs;
+mod ledger_schema;
 mod licence_rules;
 mod licences;
 mod metrics;
