@@ -69,6 +69,47 @@ pub async fn fresh_pg_database() -> String {
     format!("{}/{name}", pg_base())
 }
 
+/// A database of `mode` (a SQLite file in `dir`, or a fresh PostgreSQL
+/// database) with only the schema migrations before `version` applied, and
+/// a connection to it: where a test writes rows as an older release stored
+/// them, before `Store::connect` runs the rest. Its URL and the connection.
+pub async fn database_before_migration(
+    mode: Mode,
+    dir: &std::path::Path,
+    version: i64,
+) -> (String, sqlx::AnyConnection) {
+    let url = match mode {
+        Mode::Embedded => format!("sqlite://{}?mode=rwc", dir.join("old.db").display()),
+        Mode::Production => fresh_pg_database().await,
+    };
+    sqlx::any::install_default_drivers();
+    let all = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/ferry-store/migrations"
+    )))
+    .await
+    .expect("the store's migrations");
+    let before: Vec<_> = all
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect();
+    assert_eq!(
+        before.len() as i64,
+        version - 1,
+        "migrations 0001 to {:04}",
+        version - 1
+    );
+    let mut conn = sqlx::AnyConnection::connect(&url)
+        .await
+        .expect("connect to the old database");
+    sqlx::migrate::Migrator::with_migrations(before)
+        .run(&mut conn)
+        .await
+        .expect("the old migrations");
+    (url, conn)
+}
+
 /// Settings for a test app of `mode` whose files live in `dir`.
 pub async fn test_settings(mode: Mode, dir: &std::path::Path) -> Settings {
     let mut s = Settings {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferry_domain::manifest::{DocumentId, DocumentPath, ManifestRow, Sha256Hex};
 use ferry_store::{DocumentFilter, DocumentStatus, ManifestOpen, Store};
-use ferry_tests::{Mode, both_modes, fresh_pg_database, migration_body};
+use ferry_tests::{Mode, both_modes, database_before_migration, fresh_pg_database, migration_body};
 use sqlx::Connection;
 
 both_modes!(ledgers_from_before_0018_keep_their_rows);
@@ -19,24 +19,7 @@ const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 /// manifest order, and the reads that filter on status still find them.
 async fn ledgers_from_before_0018_keep_their_rows(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match mode {
-        Mode::Embedded => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
-        Mode::Production => fresh_pg_database().await,
-    };
-    sqlx::any::install_default_drivers();
-    let all = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/ferry-store/migrations"
-    )))
-    .await
-    .unwrap();
-    let before: Vec<_> = all.iter().filter(|m| m.version < 18).cloned().collect();
-    assert_eq!(before.len(), 17, "migrations 0001 to 0017");
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::with_migrations(before)
-        .run(&mut conn)
-        .await
-        .unwrap();
+    let (url, mut conn) = database_before_migration(mode, dir.path(), 18).await;
     // The old table's foreign key wants a migration row; the ledger's rows
     // are what this test is about.
     let no_foreign_keys = match mode {

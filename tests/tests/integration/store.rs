@@ -10,7 +10,7 @@ use ferry_store::{
     Dispatch, DispatchLimits, IdempotencyClaim, Idempotent, NewApiKey, StartRequest, Store,
     StoreError,
 };
-use ferry_tests::{Mode, both_modes, fresh_pg_database, migration_body};
+use ferry_tests::{Mode, both_modes, database_before_migration, fresh_pg_database, migration_body};
 use sqlx::Connection;
 
 struct TestStore {
@@ -852,24 +852,7 @@ async fn walk(store: &Store, id: &str) -> Vec<(usize, String, Option<Assignment>
 /// a draft row, upgraded by connecting, is read stretch by stretch.
 async fn snapshots_from_before_0010_get_their_positions(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match mode {
-        Mode::Embedded => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
-        Mode::Production => fresh_pg_database().await,
-    };
-    sqlx::any::install_default_drivers();
-    let all = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/ferry-store/migrations"
-    )))
-    .await
-    .unwrap();
-    let before: Vec<_> = all.iter().filter(|m| m.version < 10).cloned().collect();
-    assert_eq!(before.len(), 9, "migrations 0001 to 0009");
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::with_migrations(before)
-        .run(&mut conn)
-        .await
-        .unwrap();
+    let (url, mut conn) = database_before_migration(mode, dir.path(), 10).await;
     let users: Vec<RosterUserInput> = (0..LARGE).map(roster_user).collect();
     let id = "0190a0b0-0000-7000-8000-000000000010";
     for (chunk, part) in users.chunks(50_000).enumerate() {
