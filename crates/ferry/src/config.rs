@@ -55,6 +55,15 @@ pub struct Settings {
     /// 25 ms keeps that below the noise, for a Redis or SQLite query per
     /// poll.
     pub queue_poll_ms: u64,
+    /// The same for the worker of an all-in-one process. There the API
+    /// that creates every start and the dispatcher that pushes every job
+    /// share the process, and a push wakes the worker at once; polling only
+    /// catches what no push of this process announced (a message another
+    /// process pushed, a dead worker's job put back by the queue). Each
+    /// poll of the embedded queue costs about a millisecond of CPU
+    /// (apalis-sqlite's fetch is compiled again on every run), so 25 ms
+    /// kept an idle embedded Ferry at 5 % of a core.
+    pub queue_poll_all_in_one_ms: u64,
     /// How often the job outbox's dispatcher looks for records committed by
     /// other processes (this process's own starts and batch ends wake it at
     /// once).
@@ -134,6 +143,7 @@ impl Default for Settings {
             queue_missed_heartbeats: 3,
             queue_timeout_secs: 3,
             queue_poll_ms: 25,
+            queue_poll_all_in_one_ms: 1000,
             dispatch_interval_ms: 1000,
             dispatch_batches_per_migration: 4,
             dispatch_repush_secs: 60,

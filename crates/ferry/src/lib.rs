@@ -36,6 +36,18 @@ impl Parts {
     fn worker(self) -> bool {
         matches!(self, Parts::Worker | Parts::AllInOne)
     }
+
+    /// How often this process's worker polls the queue: rarely in
+    /// all-in-one, where its own dispatcher's pushes wake it (see
+    /// `Settings::queue_poll_all_in_one_ms`); often in a worker process,
+    /// whose jobs are pushed by API processes that cannot wake it.
+    fn poll_interval(self, s: &Settings) -> Duration {
+        let ms = match self {
+            Parts::AllInOne => s.queue_poll_all_in_one_ms,
+            Parts::Api | Parts::Worker => s.queue_poll_ms,
+        };
+        Duration::from_millis(ms.max(1))
+    }
 }
 
 /// Connections to the three dependencies.
@@ -254,7 +266,7 @@ impl Application {
                 vacuum_interval: Duration::from_secs(s.vacuum_interval_secs.max(1)),
                 history_retention: (s.job_history_retention_days > 0)
                     .then(|| Duration::from_secs(s.job_history_retention_days * 86_400)),
-                poll_interval: Duration::from_millis(s.queue_poll_ms.max(1)),
+                poll_interval: self.parts.poll_interval(s),
                 recovery_sweep: (s.recovery_sweep_secs > 0)
                     .then(|| Duration::from_secs(s.recovery_sweep_secs)),
                 webhooks: ferry_worker::webhooks::WebhookSettings {
@@ -330,4 +342,21 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_all_in_one_worker_polls_rarely() {
+        let s = Settings {
+            queue_poll_ms: 25,
+            queue_poll_all_in_one_ms: 1000,
+            ..Settings::default()
+        };
+        assert_eq!(Parts::AllInOne.poll_interval(&s), Duration::from_secs(1));
+        // A worker process's jobs are pushed by other processes.
+        assert_eq!(Parts::Worker.poll_interval(&s), Duration::from_millis(25));
+    }
 }

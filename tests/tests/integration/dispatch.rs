@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 both_modes!(
     a_job_whose_queue_message_was_lost_still_runs,
-    a_small_migration_is_not_queued_behind_a_huge_one
+    a_small_migration_is_not_queued_behind_a_huge_one,
+    an_all_in_one_worker_is_woken_by_every_push
 );
 
 async fn start(app: &TestApp, id: &str) -> Value {
@@ -143,5 +144,35 @@ async fn a_small_migration_is_not_queued_behind_a_huge_one(mode: Mode) {
     let huge_done = app.wait_for_job(&huge_job, Duration::from_secs(60)).await;
     assert_eq!(huge_done["state"], "succeeded", "{huge_done}");
     assert_eq!(huge_done["progress"]["documents_uploaded"], 64);
+    app.stop().await;
+}
+
+/// In all-in-one the worker polls the queue only as a safety net
+/// (`queue_poll_all_in_one_ms`): every job it runs must reach it through
+/// its own dispatcher's push signal. Polling is set to an hour here, and
+/// the queue heartbeat (whose beat also makes apalis fetch: a job then
+/// starts within one beat) to a minute, so the split upload finishes in
+/// time only if the start and every batch hand-over wake the worker; one
+/// worker slot and one batch in flight make each of the five batches its
+/// own push.
+async fn an_all_in_one_worker_is_woken_by_every_push(mode: Mode) {
+    let app = spawn_with(mode, Parts::AllInOne, |s| {
+        s.queue_poll_all_in_one_ms = 3_600_000;
+        s.queue_heartbeat_secs = 60;
+        s.worker_concurrency = 1;
+        s.upload_batch_documents = 4;
+        s.dispatch_batches_per_migration = 1;
+    })
+    .await;
+    let src = SourceArchive::new(&app);
+    let manifest = src.write_many("woken", 20, 512);
+    let id = ready_with_manifest(&app, &src, "wokenco", &manifest).await;
+    let job_id = start(&app, &id).await["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = app.wait_for_job(&job_id, Duration::from_secs(45)).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["progress"]["documents_uploaded"], 20);
     app.stop().await;
 }
