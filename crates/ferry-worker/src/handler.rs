@@ -8,6 +8,7 @@ use apalis_core::worker::context::WorkerContext;
 use ferry_domain::{JobKind, JobState};
 use ferry_queue::JobMessage;
 use ferry_store::{BatchEnd, BatchRecord, JobRecord};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::WorkerDeps;
@@ -21,7 +22,25 @@ pub(crate) async fn handle(
         return Ok(());
     };
     let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, migration_id = %job.migration_id);
-    execute(&deps, job).instrument(span).await
+    let deps = Arc::clone(&deps);
+    own_task(async move { execute(&deps, job).await }.instrument(span)).await
+}
+
+/// Runs `work` as a task of its own, not inside the worker's task.
+///
+/// apalis-core 1.0 asks the queue for work every time the worker's task is
+/// polled with a free slot (the poll strategy only adds wake-ups), and a
+/// job polled inside that task woke it at every I/O completion: an upload
+/// to S3 made ~50 queue fetches a second, about 1 ms of CPU each on the
+/// embedded queue. Dropping the returned future (a shutdown past its
+/// timeout) aborts the work, as dropping the job's future did.
+async fn own_task<T: Send + 'static>(
+    work: impl Future<Output = Result<T, BoxDynError>> + Send + 'static,
+) -> Result<T, BoxDynError> {
+    match AbortOnDropHandle::new(tokio::spawn(work)).await {
+        Ok(result) => result,
+        Err(e) => Err(format!("the job's task ended abnormally: {e}").into()),
+    }
 }
 
 async fn execute(deps: &WorkerDeps, job: JobRecord) -> Result<(), BoxDynError> {
@@ -150,5 +169,80 @@ pub async fn run_job(deps: &WorkerDeps, job: &JobRecord) -> anyhow::Result<JobSt
         JobKind::Upload | JobKind::Recovery | JobKind::Precopy => {
             crate::upload::run(deps, job).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use apalis_core::backend::TaskSink;
+    use apalis_core::backend::ext::BackendExt;
+    use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+    use apalis_core::backend::memory::MemoryStorage;
+    use apalis_core::worker::builder::WorkerBuilder;
+
+    use super::*;
+
+    /// Counts how often the worker polls its queue stream (apalis-core
+    /// drives the strategy once per poll of the backend).
+    struct Counting(Arc<AtomicUsize>);
+
+    impl PollStrategy for Counting {
+        fn poll_drive(&mut self, _: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Poll::Pending
+        }
+    }
+
+    /// A job that is woken often, as a copy is by its reads and writes.
+    async fn wakeful() -> Result<(), BoxDynError> {
+        for _ in 0..2_000 {
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    async fn inline(_: u32, worker: WorkerContext) -> Result<(), BoxDynError> {
+        let done = wakeful().await;
+        worker.stop()?;
+        done
+    }
+
+    async fn spawned(_: u32, worker: WorkerContext) -> Result<(), BoxDynError> {
+        let done = own_task(wakeful()).await;
+        worker.stop()?;
+        done
+    }
+
+    async fn queue_polls(spawn: bool) -> usize {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let mut store = MemoryStorage::new();
+        store.push(1_u32).await.expect("push");
+        let backend = store.poll_with_strategy(Counting(polls.clone()));
+        if spawn {
+            WorkerBuilder::new("spawned")
+                .backend(backend)
+                .build(spawned)
+                .run()
+                .await
+        } else {
+            WorkerBuilder::new("inline")
+                .backend(backend)
+                .build(inline)
+                .run()
+                .await
+        }
+        .expect("worker");
+        polls.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_running_job_does_not_make_the_worker_poll_its_queue() {
+        let inline = queue_polls(false).await;
+        assert!(inline > 1_000, "inside the worker's task: {inline} polls");
+        let own = queue_polls(true).await;
+        assert!(own < 20, "as its own task: {own} polls");
     }
 }
