@@ -29,6 +29,14 @@ async fn start(app: &TestApp, id: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// Starts the upload of migration `id`; its job's id.
+async fn start_job(app: &TestApp, id: &str) -> String {
+    start(app, id).await["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Messages in the queue right now, and a way to delete them all: what an
 /// operator flushing Redis (or a lost SQLite queue file) does.
 async fn queue_messages(app: &TestApp, delete: bool) -> usize {
@@ -81,8 +89,7 @@ async fn a_job_whose_queue_message_was_lost_still_runs(mode: Mode) {
     let src = SourceArchive::new(&app);
     let manifest = src.write_many("lost", 3, 100);
     let id = ready_with_manifest(&app, &src, "lostmsg", &manifest).await;
-    let started = start(&app, &id).await;
-    let job_id = started["job"]["id"].as_str().unwrap().to_owned();
+    let job_id = start_job(&app, &id).await;
     // The start's own push lands in the queue (no worker runs to take it).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while queue_messages(&app, false).await == 0 {
@@ -124,16 +131,10 @@ async fn a_small_migration_is_not_queued_behind_a_huge_one(mode: Mode) {
     let small = src.write_many("small", 2, 4096);
     let huge_id = ready_with_manifest(&app, &src, "hugeco", &huge).await;
     let small_id = ready_with_manifest(&app, &src, "smallco", &small).await;
-    let huge_job = start(&app, &huge_id).await["job"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let huge_job = start_job(&app, &huge_id).await;
     // The huge one has split and its batches are copying.
     wait_for_some_progress(&app, &huge_job, Duration::from_secs(30)).await;
-    let small_job = start(&app, &small_id).await["job"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let small_job = start_job(&app, &small_id).await;
     let small_done = app.wait_for_job(&small_job, Duration::from_secs(60)).await;
     assert_eq!(small_done["state"], "succeeded", "{small_done}");
     let huge_now = app.get_json(&format!("/v1/jobs/{huge_job}")).await;
@@ -167,10 +168,7 @@ async fn an_all_in_one_worker_is_woken_by_every_push(mode: Mode) {
     let src = SourceArchive::new(&app);
     let manifest = src.write_many("woken", 20, 512);
     let id = ready_with_manifest(&app, &src, "wokenco", &manifest).await;
-    let job_id = start(&app, &id).await["job"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job_id = start_job(&app, &id).await;
     let done = app.wait_for_job(&job_id, Duration::from_secs(45)).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["progress"]["documents_uploaded"], 20);
